@@ -1,0 +1,33 @@
+# Vigil: every target installs what it needs into .venv first, so each works on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check bench clean lock
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP) ## the whole system on an embedded Redis
+	$(BIN)/vigil up
+
+test: $(STAMP) ## lint, type-check and the test suite against real servers
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/classifier_bench.py
+
+lock: ## re-resolve the pinned lock files after editing pyproject.toml
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements/runtime.lock
+	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

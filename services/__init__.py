@@ -1,0 +1,1 @@
+"""Vigil's services: poller, classifier and notifier, and the ``vigil`` command line."""

@@ -1,0 +1,67 @@
+"""Assembling services from settings: config is loaded and validated before anything starts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from services.classifier.service import ClassifierService
+from services.notifier.service import NotifierService
+from services.notifier.subscriptions import load_subscriptions
+from services.notifier.validation import SubscriptionRefusedError, check_subscription
+from services.poller.service import PollerService
+from services.poller.sources import load_sources
+from shared.connection import connect
+from shared.runtime import AppSetup, Component, serve
+from shared.settings import ConfigError, Settings
+from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
+
+ServiceName = Literal["poller", "classifier", "notifier"]
+ALL_SERVICES: tuple[ServiceName, ...] = ("poller", "classifier", "notifier")
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+DEFAULT_SOURCES = DEFAULTS_DIR / "sources.yaml"
+DEFAULT_SUBSCRIPTIONS = DEFAULTS_DIR / "subscriptions.yaml"
+
+
+async def run_services(
+    settings: Settings, names: Sequence[ServiceName], *, stop: asyncio.Event | None = None
+) -> None:
+    """Run the named services in this process until SIGTERM, SIGINT or ``stop``."""
+    if settings.redis_url is None:
+        raise ConfigError("VIGIL_REDIS_URL is required (or run `vigil up` for an embedded Redis)")
+    # Validate every file before connecting to anything: bad config fails fast.
+    sources = load_sources(settings.sources_file or DEFAULT_SOURCES) if "poller" in names else []
+    subscriptions = (
+        load_subscriptions(settings.subscriptions_file or DEFAULT_SUBSCRIPTIONS)
+        if "notifier" in names
+        else []
+    )
+    for subscription in subscriptions:
+        try:
+            check_subscription(subscription, allow_private=settings.allow_private_targets)
+        except SubscriptionRefusedError as error:
+            raise ConfigError(f"subscription {subscription.id}: {error}") from error
+    redis = connect(settings.redis_url, settings.bus)
+    components: list[Component] = []
+    setups: list[AppSetup] = []
+    if "poller" in names:
+        poller = PollerService(settings, redis, sources)
+        components.append(poller)
+        setups.append(poller.setup_app)
+    if "classifier" in names:
+        components.append(ClassifierService(settings, redis))
+    if "notifier" in names:
+        notifier = NotifierService(settings, redis, subscriptions)
+        components.append(notifier)
+        setups.append(notifier.setup_app)
+    await serve(
+        components,
+        redis=redis,
+        http=settings.http,
+        streams=(ARTICLES, ALERTS, DELIVERIES, DEAD),
+        app_setups=setups,
+        stop=stop,
+    )

@@ -1,0 +1,102 @@
+"""The ``vigil`` command line: run services, classify offline, and operate the system.
+
+Every failure the user can fix is reported as one line naming the problem, with exit code 2;
+no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from services.classifier.cli import classify, evaluate
+from services.dlq import dlq
+from services.notifier.cli import subscriptions
+from services.poller.cli import sources
+from services.status import status
+from shared.embedded_redis import EmbeddedRedis, RedisServerError
+from shared.logging import configure_logging
+from shared.settings import ConfigError, Settings, load_settings
+
+EXIT_USAGE = 2
+
+
+class VigilGroup(click.Group):
+    """A click group that turns expected errors into one clear line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, RedisServerError) as error:
+            _fail(str(error))
+        except RedisConnectionError as error:
+            _fail(f"cannot reach Redis: {error}")
+        except OSError as error:  # e.g. the HTTP port is taken
+            _fail(f"{error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"vigil: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=VigilGroup)
+@click.version_option(package_name="vigil")
+def main() -> None:
+    """Vigil: alerts within seconds when news reports Turkish military involvement abroad."""
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    configure_logging(settings.log)
+    return settings
+
+
+def _run(names: Sequence[str], settings: Settings) -> None:
+    from services.app import run_services  # noqa: PLC0415 - imports every service
+
+    asyncio.run(run_services(settings, names))  # type: ignore[arg-type]
+
+
+@main.command()
+def up() -> None:
+    """Run the whole system in one process.
+
+    Without VIGIL_REDIS_URL a private redis-server is started (data under VIGIL_DATA_DIR)
+    and stopped on exit. Without VIGIL_SOURCES_FILE / VIGIL_SUBSCRIPTIONS_FILE the bundled
+    defaults are used: real news feeds, an offline sample feed and a console subscriber.
+    """
+    settings = _settings()
+    names = ("poller", "classifier", "notifier")
+    if settings.redis_url is not None:
+        _run(names, settings)
+        return
+    with EmbeddedRedis(settings.data_dir / "redis") as server:
+        click.echo(f"vigil: embedded Redis at {server.url} (data in {server.data_dir})", err=True)
+        _run(names, settings.model_copy(update={"redis_url": server.url}))
+
+
+def _service_command(name: str) -> Callable[[], None]:
+    def command() -> None:
+        _run((name,), _settings())
+
+    command.__doc__ = f"Run the {name} service alone (needs VIGIL_REDIS_URL)."
+    return command
+
+
+for _name in ("poller", "classifier", "notifier"):
+    main.command(name=_name)(_service_command(_name))
+
+main.add_command(classify)
+main.add_command(evaluate)
+main.add_command(dlq)
+main.add_command(status)
+main.add_command(sources)
+main.add_command(subscriptions)

@@ -1,0 +1,1 @@
+"""The notifier: matches alerts to subscriptions and delivers them, durably and once."""

@@ -1,0 +1,1 @@
+"""Delivery channels: each turns a job into one message on one medium."""

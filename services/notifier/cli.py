@@ -1,0 +1,192 @@
+"""``vigil subscriptions``: manage subscriptions in Redis, as the admin API does."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import yaml
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from services.notifier.admin import test_alert
+from services.notifier.jobs import DeliveryJob, JobQueue, job_id
+from services.notifier.store import SubscriptionStore
+from services.notifier.subscriptions import Subscription, load_subscriptions
+from services.notifier.validation import SubscriptionRefusedError, check_subscription
+from services.redis_cli import with_redis
+from shared.settings import ConfigError, describe_validation_error, load_settings
+
+
+def _when(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S") if epoch else "-"
+
+
+def render_overview(rows: list[dict[str, Any]]) -> str:
+    """Subscriptions and their delivery state as a table."""
+    if not rows:
+        return "no subscriptions"
+    lines = [
+        f"{'ID':<20} {'CHANNEL':<8} {'MODE':<8} {'ENABLED':<8} {'DELIVERED':>9} "
+        f"{'FAILED':>6} {'DEAD':>5}  LAST SUCCESS         LAST ERROR"
+    ]
+    for row in rows:
+        sub, state = row["subscription"], row["state"]
+        enabled = "yes" if sub["enabled"] else "no"
+        lines.append(
+            f"{sub['id']:<20} {sub['channel']:<8} {sub['mode']:<8} {enabled:<8} "
+            f"{state['delivered']:>9} {state['failed']:>6} {state['dead_lettered']:>5}  "
+            f"{_when(state['last_success_at']):<20} {state['last_error'][:40] or '-'}"
+        )
+    return "\n".join(lines)
+
+
+@click.group()
+def subscriptions() -> None:
+    """Subscribers: who receives which alerts, and how deliveries to them are going."""
+
+
+@subscriptions.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_subscriptions(as_json: bool) -> None:
+    """List subscriptions with their delivery state (secrets masked)."""
+    rows = with_redis(lambda redis: SubscriptionStore(redis).overview())
+    click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2) if as_json else render_overview(rows))
+
+
+@subscriptions.command()
+@click.argument("subscription_id")
+def show(subscription_id: str) -> None:
+    """Show one subscription and its delivery state."""
+
+    async def run(redis: Redis) -> dict[str, Any] | None:
+        store = SubscriptionStore(redis)
+        subscription = await store.get(subscription_id)
+        if subscription is None:
+            return None
+        return {**subscription.public(), "state": (await store.state(subscription_id)).__dict__}
+
+    view = with_redis(run)
+    if view is None:
+        raise ConfigError(f"no subscription {subscription_id!r}")
+    click.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2))
+
+
+def _parse(document: str, where: str) -> list[Subscription]:
+    try:
+        data = yaml.safe_load(document)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{where}: invalid YAML/JSON: {error}".replace("\n", " ")) from error
+    items = (
+        data.get("subscriptions") if isinstance(data, dict) and "subscriptions" in data else data
+    )
+    items = items if isinstance(items, list) else [items]
+    parsed = []
+    settings = load_settings()
+    for item in items:
+        try:
+            subscription = Subscription.model_validate(item)
+            check_subscription(subscription, allow_private=settings.allow_private_targets)
+        except ValidationError as error:
+            raise ConfigError(f"{where}: {describe_validation_error(error, prefix='')}") from error
+        except SubscriptionRefusedError as error:
+            raise ConfigError(f"{where}: {error}") from error
+        parsed.append(subscription)
+    return parsed
+
+
+@subscriptions.command(name="apply")
+@click.argument("source", type=click.File("r"))
+def apply(source: Any) -> None:
+    """Create or replace subscriptions from a YAML or JSON document (FILE or -)."""
+    parsed = _parse(source.read(), source.name)
+
+    async def run(redis: Redis) -> list[bool]:
+        store = SubscriptionStore(redis)
+        return [await store.put(subscription) for subscription in parsed]
+
+    for subscription, created in zip(parsed, with_redis(run), strict=True):
+        click.echo(f"{'created' if created else 'replaced'} {subscription.id}")
+
+
+@subscriptions.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def check(path: Path) -> None:
+    """Validate a subscriptions YAML file without touching Redis."""
+    settings = load_settings()
+    items = load_subscriptions(path)
+    for subscription in items:
+        try:
+            check_subscription(subscription, allow_private=settings.allow_private_targets)
+        except SubscriptionRefusedError as error:
+            raise ConfigError(f"{path}: {subscription.id}: {error}") from error
+    click.echo(f"{path}: {len(items)} subscription(s) OK")
+
+
+def _toggle(subscription_id: str, enabled: bool) -> None:
+    async def run(redis: Redis) -> Subscription | None:
+        store = SubscriptionStore(redis)
+        if not enabled:
+            return await store.disable(subscription_id, "disabled by an operator")
+        current = await store.get(subscription_id)
+        if current is not None:
+            current = current.model_copy(update={"enabled": True})
+            await store.put(current)
+        return current
+
+    if with_redis(run) is None:
+        raise ConfigError(f"no subscription {subscription_id!r}")
+    click.echo(f"{'enabled' if enabled else 'disabled'} {subscription_id}")
+
+
+@subscriptions.command()
+@click.argument("subscription_id")
+def disable(subscription_id: str) -> None:
+    """Stop deliveries to a subscriber (jobs already queued are dead-lettered, not lost)."""
+    _toggle(subscription_id, enabled=False)
+
+
+@subscriptions.command()
+@click.argument("subscription_id")
+def enable(subscription_id: str) -> None:
+    """Resume deliveries to a subscriber."""
+    _toggle(subscription_id, enabled=True)
+
+
+@subscriptions.command()
+@click.argument("subscription_id")
+def delete(subscription_id: str) -> None:
+    """Delete a subscription and its delivery state."""
+    if not with_redis(lambda redis: SubscriptionStore(redis).delete(subscription_id)):
+        raise ConfigError(f"no subscription {subscription_id!r}")
+    click.echo(f"deleted {subscription_id}")
+
+
+@subscriptions.command()
+@click.argument("subscription_id")
+def test(subscription_id: str) -> None:
+    """Queue a test event for a subscriber; a running notifier sends it."""
+
+    async def run(redis: Redis) -> str | None:
+        subscription = await SubscriptionStore(redis).get(subscription_id)
+        if subscription is None:
+            return None
+        now = time.time()
+        job = DeliveryJob(
+            id=job_id(subscription_id, f"test:{now}"),
+            subscription_id=subscription_id,
+            kind="test",
+            alerts=[test_alert(subscription_id, datetime.now(UTC))],
+            created_at=now,
+        )
+        await JobQueue(redis, load_settings().notifier).put(job, now)
+        return job.id
+
+    queued = with_redis(run)
+    if queued is None:
+        raise ConfigError(f"no subscription {subscription_id!r}")
+    click.echo(f"queued test event {queued} for {subscription_id}")

@@ -1,0 +1,190 @@
+"""Subscriptions: who receives which alerts, how, and the YAML file that declares them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from shared.models import Alert, Stance, Theater
+from shared.settings import ConfigError, describe_validation_error
+
+Channel = Literal["webhook", "email", "console", "chat"]
+Mode = Literal["instant", "digest"]
+SUBSCRIPTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+T = TypeVar("T")
+_WHSEC = re.compile(r"^whsec_[A-Za-z0-9+/=]{16,}$")
+
+
+class Filters(BaseModel):
+    """Which alerts a subscriber wants; an empty list means "any"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    theaters: list[Theater] = Field(default_factory=list)
+    stances: list[Stance] = Field(default_factory=list)
+    claimants: list[str] = Field(default_factory=list, description="substring, any case")
+    languages: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list, description="in title, text or evidence")
+
+    def matches(self, alert: Alert) -> bool:
+        """Whether ``alert`` passes every filter."""
+        verdict, article = alert.classification, alert.article
+        claimants = [claim.claimant.casefold() for claim in verdict.claims]
+        text = " ".join([article.title, article.text, *verdict.evidence]).casefold()
+        return (
+            verdict.score >= self.min_score
+            and _any_or_empty(self.theaters, lambda theater: theater in verdict.theaters)
+            and _any_or_empty(self.stances, lambda stance: stance in verdict.stances)
+            and _any_or_empty(self.languages, lambda language: language == verdict.language)
+            and _any_or_empty(self.sources, lambda source: source == article.source)
+            and _any_or_empty(
+                self.claimants, lambda want: any(want.casefold() in got for got in claimants)
+            )
+            and _any_or_empty(self.keywords, lambda word: word.casefold() in text)
+        )
+
+
+def _any_or_empty(wanted: Sequence[T], test: Callable[[T], bool]) -> bool:
+    """An empty filter lets everything through; otherwise one wanted value must pass."""
+    return not wanted or any(test(value) for value in wanted)
+
+
+class Subscription(BaseModel):
+    """One subscriber's channel, target, filters and delivery mode.
+
+    Secrets are ``SecretStr``: they print as stars and are only revealed when the
+    subscription is stored (``model_dump(mode="json", context={"reveal": True})``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=SUBSCRIPTION_ID)
+    channel: Channel
+    url: str | None = Field(
+        default=None, description="webhook: http(s) URL; chat: an Apprise URL (slack://...)"
+    )
+    to: list[str] = Field(default_factory=list, description="email recipients")
+    secret: SecretStr | None = Field(default=None, description="webhook signing secret, whsec_...")
+    previous_secrets: list[SecretStr] = Field(
+        default_factory=list, description="still signed with during a rotation"
+    )
+    filters: Filters = Field(default_factory=Filters)
+    mode: Mode = "instant"
+    digest_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
+    enabled: bool = True
+    description: str = ""
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            _, parsed = parseaddr(address)
+            if "@" not in parsed or any(c in address for c in "\r\n"):
+                raise ValueError(f"not an email address: {address!r}")
+        return value
+
+    @field_validator("secret", "previous_secrets")
+    @classmethod
+    def _whsec(cls, value: SecretStr | list[SecretStr] | None) -> Any:
+        for secret in value if isinstance(value, list) else [value]:
+            if secret is not None and not _WHSEC.match(secret.get_secret_value()):
+                raise ValueError("must be 'whsec_' followed by base64 (at least 16 characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _channel_needs(self) -> Subscription:
+        if self.channel == "webhook":
+            if not self.url or urlsplit(self.url).scheme not in ("http", "https"):
+                raise ValueError("url: a webhook needs an http(s) url")
+            if not urlsplit(self.url).hostname:
+                raise ValueError("url: has no host")
+            if self.secret is None:
+                raise ValueError("secret: a webhook needs a signing secret (whsec_...)")
+        elif self.channel == "email" and not self.to:
+            raise ValueError("to: an email subscription needs at least one recipient")
+        elif self.channel == "chat" and not self.url:
+            raise ValueError("url: a chat subscription needs an Apprise URL (e.g. slack://...)")
+        return self
+
+    @field_serializer("secret", "previous_secrets", when_used="json")
+    def _secrets(self, value: SecretStr | list[SecretStr] | None, info: SerializationInfo) -> Any:
+        reveal = bool(info.context and info.context.get("reveal"))
+
+        def show(secret: SecretStr) -> str:
+            return secret.get_secret_value() if reveal else "**********"
+
+        if isinstance(value, list):
+            return [show(s) for s in value]
+        return None if value is None else show(value)
+
+    def signing_secrets(self) -> list[str]:
+        """The current secret first, then those kept during a rotation."""
+        secrets = [self.secret, *self.previous_secrets] if self.secret else []
+        return [s.get_secret_value() for s in secrets if s is not None]
+
+    def stored(self) -> str:
+        """JSON for the subscription store, secrets included."""
+        return self.model_dump_json(context={"reveal": True})
+
+    def public(self) -> dict[str, Any]:
+        """A view safe to print or return from the API: secrets masked."""
+        return self.model_dump(mode="json")
+
+
+class SubscriptionsFile(BaseModel):
+    """The YAML document: ``subscriptions: [...]`` with unique ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscriptions: list[Subscription] = Field(default_factory=list)
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _unique(cls, value: list[Subscription]) -> list[Subscription]:
+        seen: set[str] = set()
+        for subscription in value:
+            if subscription.id in seen:
+                raise ValueError(f"duplicate subscription id {subscription.id!r}")
+            seen.add(subscription.id)
+        return value
+
+
+def load_subscriptions(path: Path) -> list[Subscription]:
+    """Read and validate a subscriptions file; raise :class:`ConfigError` naming the problem."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read subscriptions file: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML: {error}".replace("\n", " ")) from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'subscriptions' list")
+    try:
+        return SubscriptionsFile.model_validate(document).subscriptions
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {describe_validation_error(error, prefix='')}") from error

@@ -1,0 +1,154 @@
+"""``vigil sources``: source health (``status``) and one-off test fetches (``test URL``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import click
+import orjson
+
+from services.poller.articles import build_article, identify
+from services.poller.fetch import Fetcher, FetchError
+from services.poller.parse import ParseError, parse_document
+from services.poller.schedule import Schedule
+from services.poller.sources import DEFAULT_SOURCES_FILE, Source, SourceType, load_sources
+from services.poller.state import SourceState, StateStore
+from shared.connection import connect
+from shared.models import utcnow
+from shared.settings import ConfigError, Settings, load_settings
+
+_TYPES = ["auto", "rss", "atom", "jsonfeed", "sitemap", "gdelt", "websub"]
+
+
+@click.group()
+def sources() -> None:
+    """Inspect news sources: their health, and what a URL would publish."""
+
+
+def _age(epoch: float | None, now: float) -> str:
+    if epoch is None:
+        return "-"
+    seconds = now - epoch
+    sign = "" if seconds >= 0 else "in "
+    seconds = abs(seconds)
+    text = f"{seconds:.0f}s" if seconds < 120 else (
+        f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.0f}h")  # fmt: skip
+    return f"{sign}{text}" + (" ago" if not sign else "")
+
+
+def _health(source: Source, state: SourceState) -> str:
+    if not source.enabled:
+        return "disabled"
+    if state.last_poll is None:
+        return "pending"
+    return "failing" if state.consecutive_failures else "ok"
+
+
+def _row(source: Source, state: SourceState, due: float | None) -> dict[str, object]:
+    return {
+        "id": source.id,
+        "url": source.url,
+        "health": _health(source, state),
+        "last_outcome": state.last_outcome,
+        "last_success": state.last_success,
+        "last_error": state.last_error,
+        "last_error_at": state.last_error_at,
+        "consecutive_failures": state.consecutive_failures,
+        "items_seen": state.items_seen,
+        "interval_seconds": state.interval or source.interval,
+        "next_due": due,
+    }
+
+
+async def _status_rows(settings: Settings, configured: list[Source]) -> list[dict[str, object]]:
+    assert settings.redis_url is not None  # checked by the caller
+    redis = connect(settings.redis_url, settings.bus)
+    try:
+        ids = [s.id for s in configured]
+        states = await StateStore(redis).many(ids)
+        dues = await Schedule(redis).due_times(ids)
+    finally:
+        await redis.aclose()
+    return [_row(s, st, d) for s, st, d in zip(configured, states, dues, strict=True)]
+
+
+def _sources_file(settings: Settings) -> list[Source]:
+    return load_sources(settings.sources_file or DEFAULT_SOURCES_FILE)
+
+
+@sources.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+def status(as_json: bool) -> None:
+    """Health of every configured source, as recorded in Redis by the pollers."""
+    settings = load_settings()
+    if settings.redis_url is None:
+        raise ConfigError("VIGIL_REDIS_URL is required to read source health")
+    rows = asyncio.run(_status_rows(settings, _sources_file(settings)))
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        return
+    now = time.time()
+    header = ("SOURCE", "HEALTH", "LAST", "SUCCESS", "FAILS", "ITEMS", "EVERY", "NEXT", "ERROR")
+    table = (
+        [header]
+        + [
+            (
+                str(r["id"]),
+                str(r["health"]),
+                str(r["last_outcome"] or "-"),
+                _age(r["last_success"], now),  # type: ignore[arg-type]
+                str(r["consecutive_failures"]),
+                str(r["items_seen"]),
+                f"{r['interval_seconds']:.0f}s" if r["interval_seconds"] else "-",
+                _age(r["next_due"], now),  # type: ignore[arg-type]
+                str(r["last_error"] or "")[:60],
+            )
+            for r in rows
+        ]
+    )
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(header) - 1)]
+    for cells in table:
+        padded = [c.ljust(w) for c, w in zip(cells, widths, strict=False)]
+        click.echo("  ".join([*padded, cells[-1]]))
+
+
+async def _test(settings: Settings, url: str, kind: SourceType) -> tuple[str, list[str]]:
+    fetcher = Fetcher(settings.poller)
+    try:
+        fetched = await fetcher.fetch(url)
+    finally:
+        await fetcher.close()
+    fetched_at = utcnow()
+    feed = parse_document(fetched.body, url=fetched.url, kind=kind, headers=fetched.headers)
+    skew = timedelta(seconds=settings.poller.future_skew_seconds)
+    lines = []
+    for entry in feed.entries:
+        item = identify(entry, source="test", base_url=fetched.url)
+        if item is not None:
+            article = build_article(item, source="test", fetched_at=fetched_at, skew=skew)
+            lines.append(article.model_dump_json())
+    summary = f"{feed.kind}: {len(feed.entries)} entries, {len(lines)} articles"
+    if feed.warning:
+        summary += f" (recovered from: {feed.warning[:120]})"
+    return summary, lines
+
+
+@sources.command()
+@click.argument("url")
+@click.option("--type", "kind", type=click.Choice(_TYPES), default="auto", show_default=True)
+def test(url: str, kind: SourceType) -> None:
+    """Fetch URL once and print, as JSON Lines, the articles it would publish."""
+    settings = load_settings()
+    try:
+        source = Source(id="test", url=url, type=kind)
+        summary, lines = asyncio.run(_test(settings, source.url, kind))
+    except (FetchError, ParseError) as error:
+        raise click.ClickException(f"{url}: {error}") from error
+    except ValueError as error:
+        raise click.ClickException(f"{url}: not an http(s) or file URL") from error
+    for line in lines:
+        click.echo(line)
+    click.echo(summary, err=True)

@@ -1,0 +1,207 @@
+"""Fetching a source's document over HTTP(S) or from a file, within size and time limits.
+
+One :class:`Fetcher` (and so one aiohttp ``ClientSession``) serves the whole process. Requests
+are conditional (ETag / Last-Modified), compressed, size-capped while streaming, limited in
+redirects and per-host concurrency; failures raise :class:`FetchError` with a metric outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+
+from shared.settings import PollerSettings
+
+_CHUNK = 64 * 1024
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+
+
+class FetchError(Exception):
+    """A failed fetch; ``outcome`` is the ``vigil_polls_total`` label."""
+
+    def __init__(
+        self,
+        outcome: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the last successful response said, for a conditional request."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A document (``status`` 200) or the news that it has not changed (304)."""
+
+    status: int
+    url: str
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    validators: Validators = Validators()
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class Fetcher:
+    """Conditional GETs over one shared session, and reads of ``file://`` sources."""
+
+    def __init__(self, settings: PollerSettings) -> None:
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            s = self.settings
+            connector = aiohttp.TCPConnector(
+                limit=s.global_concurrency, limit_per_host=s.per_host_concurrency, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=s.total_timeout_seconds,
+                    connect=s.connect_timeout_seconds,
+                    sock_read=s.read_timeout_seconds,
+                ),
+                headers={"User-Agent": s.user_agent, "Accept": ACCEPT},
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        validators: Validators = Validators(),
+        headers: Mapping[str, str] | None = None,
+    ) -> Fetched:
+        """Fetch ``url``; 304 when the validators still match; raise :class:`FetchError`."""
+        if url.startswith("file:"):
+            return await asyncio.to_thread(self._read_file, url, validators)
+        host = urlsplit(url).hostname or ""
+        gate = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host_concurrency))
+        async with gate:
+            return await self._get(url, validators, headers or {})
+
+    async def _get(self, url: str, validators: Validators, extra: Mapping[str, str]) -> Fetched:
+        request_headers = dict(extra)
+        if validators.etag:
+            request_headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            request_headers["If-Modified-Since"] = validators.last_modified
+        try:
+            async with self._client().get(
+                url, headers=request_headers, max_redirects=self.settings.max_redirects
+            ) as response:
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                final = str(response.url)
+                if response.status == 304:
+                    return Fetched(304, final, headers=headers, validators=validators)
+                self._check_status(response.status, headers)
+                body = await self._read_capped(response)
+        except aiohttp.TooManyRedirects as error:
+            raise FetchError("http_error", "too many redirects") from error
+        except TimeoutError as error:
+            raise FetchError("timeout", "timed out") from error
+        except aiohttp.ClientResponseError as error:
+            raise FetchError("http_error", f"bad response: {error.message}") from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise FetchError("network_error", str(error) or type(error).__name__) from error
+        kept = Validators(headers.get("etag"), headers.get("last-modified"))
+        return Fetched(response.status, final, body, headers, kept)
+
+    async def post_form(self, url: str, form: Mapping[str, str]) -> int:
+        """POST a form (a WebSub subscription request); return the response status."""
+        try:
+            async with self._client().post(
+                url, data=dict(form), max_redirects=self.settings.max_redirects
+            ) as response:
+                return response.status
+        except TimeoutError as error:
+            raise FetchError("timeout", "timed out") from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise FetchError("network_error", str(error) or type(error).__name__) from error
+
+    def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
+        if 200 <= status < 300:
+            return
+        retry_after = retry_after_seconds(headers.get("retry-after"))
+        if status == 429 or (status == 503 and retry_after is not None):
+            raise FetchError(
+                "rate_limited", f"HTTP {status}", status=status, retry_after=retry_after
+            )
+        raise FetchError("http_error", f"HTTP {status}", status=status)
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self.settings.max_body_bytes
+        if (response.content_length or 0) > limit:
+            raise FetchError("too_large", f"body of {response.content_length} bytes over {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError("too_large", f"body over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _read_file(self, url: str, validators: Validators) -> Fetched:
+        path = Path(unquote(urlsplit(url).path))
+        try:
+            stat = path.stat()
+            tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            if validators.etag == tag:
+                return Fetched(304, url, validators=validators)
+            if stat.st_size > self.settings.max_body_bytes:
+                raise FetchError("too_large", f"file of {stat.st_size} bytes over the limit")
+            with path.open("rb") as handle:
+                body = handle.read(self.settings.max_body_bytes + 1)
+        except OSError as error:
+            raise FetchError("network_error", f"{error.strerror or error}: {path}") from error
+        if len(body) > self.settings.max_body_bytes:
+            raise FetchError("too_large", "file grew over the limit while read")
+        content_type = "application/json" if path.suffix == ".json" else "application/xml"
+        return Fetched(200, url, body, {"content-type": content_type}, Validators(tag, None))

@@ -1,0 +1,246 @@
+"""The poller service: claims due sources from the shared schedule and polls them.
+
+Each poll is one conditional GET, a parse, and the publication of entries not seen before;
+failures are recorded in the source's health and retried with exponential backoff and jitter,
+and never stop the other sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from datetime import timedelta
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.backoff import EqualJitterBackoff
+
+from services.poller.dedupe import SeenStore
+from services.poller.fetch import Fetcher, FetchError, Validators
+from services.poller.parse import ParseError, parse_document
+from services.poller.publish import Publisher
+from services.poller.schedule import Schedule
+from services.poller.sources import Source
+from services.poller.state import SourceState, StateStore
+from services.poller.stories import StoryIndex
+from services.poller.websub import WebSub
+from shared import metrics
+from shared.aio import sleep_or_stop
+from shared.bus import TRANSIENT_ERRORS, StreamBus
+from shared.models import utcnow
+from shared.settings import Settings
+
+log = structlog.get_logger(component="poller")
+
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+HEALTH_REFRESH_SECONDS = 30.0
+_IDLE_CHECK_SECONDS = 1.0
+_SPEED_UP = 0.75
+_SLOW_DOWN = 1.25
+_JITTER = 0.1
+
+
+class PollerService:
+    """Polls the configured sources on the Redis-side schedule shared by all replicas."""
+
+    name = "poller"
+
+    def __init__(self, settings: Settings, redis: Redis, sources: list[Source]) -> None:
+        self.settings = settings
+        self.config = settings.poller
+        self.redis = redis
+        self.sources = {s.id: s for s in sources if s.enabled}
+        self.disabled = len(sources) - len(self.sources)
+        self.fetcher = Fetcher(self.config)
+        self.schedule = Schedule(redis)
+        self.state = StateStore(redis)
+        ttl = self.config.dedupe_ttl_days * 86_400
+        self.publisher = Publisher(
+            StreamBus(redis, settings.bus),
+            SeenStore(redis, ttl_seconds=ttl, max_entries=self.config.dedupe_max_entries),
+            StoryIndex(redis, ttl_seconds=ttl),
+            skew=timedelta(seconds=self.config.future_skew_seconds),
+        )
+        self.websub = WebSub(self.config, redis, self.fetcher, self._push)
+        self.backoff = EqualJitterBackoff(
+            cap=self.config.max_interval_seconds, base=self.config.retry_base_seconds
+        )
+        self.lease_seconds = self.config.total_timeout_seconds * 2 + 30
+        self._tasks: dict[asyncio.Task[None], str] = {}
+        self._wake = asyncio.Event()
+        self._ready = False
+        self._health_at = 0.0
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    def setup_app(self, app: web.Application) -> None:
+        """Mount the WebSub callback routes on the service's HTTP server."""
+        self.websub.setup_app(app)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; then let in-flight polls finish within the grace period."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    if not self._ready:
+                        await self.schedule.register(self.sources)
+                        self._ready = True
+                        log.info("poller.started", sources=len(self.sources))
+                    await self._tick(stop)
+                    failures = 0
+                except TRANSIENT_ERRORS as error:
+                    self._ready = False
+                    failures += 1
+                    log.warning("poller.redis_error", error=str(error), attempt=failures)
+                    await sleep_or_stop(stop, min(5.0, 0.1 * 2**failures))
+        finally:
+            self._ready = False
+            await self._drain()
+            await self.fetcher.close()
+
+    async def _tick(self, stop: asyncio.Event) -> None:
+        free = self.config.global_concurrency - len(self._tasks)
+        if free > 0:
+            claimed = await self.schedule.claim(free, self.lease_seconds)
+            now = time.time()
+            for source_id, due_at in claimed:
+                metrics.POLLER_SCHEDULE_LAG_SECONDS.observe(max(0.0, now - due_at))
+                source = self.sources.get(source_id)
+                if source is None:  # removed from the configuration
+                    await self.schedule.forget(source_id)
+                    log.info("poller.source_forgotten", source=source_id)
+                    continue
+                task = asyncio.create_task(self.poll(source), name=f"poll:{source_id}")
+                self._tasks[task] = source_id
+                task.add_done_callback(self._done)
+            metrics.POLLER_IN_FLIGHT.set(len(self._tasks))
+            if claimed:
+                return
+        if time.monotonic() - self._health_at > HEALTH_REFRESH_SECONDS:
+            await self._refresh_health()
+        due = await self.schedule.next_due()
+        wait = _IDLE_CHECK_SECONDS if due is None else due - time.time()
+        await self._pause(stop, min(max(wait, 0.005), _IDLE_CHECK_SECONDS))
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        metrics.POLLER_IN_FLIGHT.set(len(self._tasks))
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("poll.crashed", source=task.get_name(), error=repr(task.exception()))
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep until ``seconds`` pass, ``stop`` is set or a poll finishes."""
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _drain(self) -> None:
+        """Give in-flight polls the grace period, then abandon them and release their lease."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(
+            list(self._tasks), timeout=self.settings.bus.shutdown_grace_seconds
+        )
+        abandoned = [self._tasks[t] for t in pending if t in self._tasks]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            for source_id in abandoned:
+                await self.schedule.reschedule(source_id, 0)
+        if abandoned:
+            log.warning("poller.polls_abandoned", sources=abandoned)
+
+    async def poll(self, source: Source) -> None:
+        """Poll one source once and schedule its next poll; never raises for source faults."""
+        started = time.perf_counter()
+        state = await self.state.get(source.id)
+        try:
+            outcome, validators, new = await self._fetch(source, state)
+        except (FetchError, ParseError) as error:
+            await self._failed(source, error, started)
+            return
+        interval = self._next_interval(source, state, new)
+        await self.state.success(source.id, outcome=outcome, validators=validators,
+                                 new_items=new, interval=interval)  # fmt: skip
+        jitter = random.uniform(1 - _JITTER, 1 + _JITTER)  # noqa: S311 - not cryptographic
+        await self.schedule.reschedule(source.id, interval * jitter)
+        metrics.POLLS.labels(outcome).inc()
+        duration = time.perf_counter() - started
+        metrics.POLL_SECONDS.observe(duration)
+        level = log.info if new else log.debug
+        level("poll.fetched", source=source.id, outcome=outcome, new=new,
+              interval=round(interval, 1), duration=round(duration, 4))  # fmt: skip
+
+    async def _fetch(self, source: Source, state: SourceState) -> tuple[str, Validators, int]:
+        fetched = await self.fetcher.fetch(
+            source.url, validators=state.validators, headers=source.headers
+        )
+        if fetched.status == 304:
+            return "not_modified", fetched.validators, 0
+        metrics.POLLER_FETCHED_BYTES.inc(len(fetched.body))
+        fetched_at = utcnow()
+        feed = await asyncio.to_thread(
+            parse_document, fetched.body, url=fetched.url, kind=source.type, headers=fetched.headers
+        )
+        if feed.warning:
+            metrics.POLLER_PARSE_WARNINGS.labels(feed.kind).inc()
+            log.info(
+                "poll.parse_warning", source=source.id, kind=feed.kind, warning=feed.warning[:200]
+            )
+        result = await self.publisher.publish(
+            feed.entries, source=source.id, base_url=fetched.url, fetched_at=fetched_at
+        )
+        if feed.hub and source.type in ("auto", "websub", "rss", "atom"):
+            await self.websub.ensure(source, hub=feed.hub, topic=feed.topic or fetched.url)
+        return "ok", fetched.validators, result.new
+
+    async def _failed(self, source: Source, error: FetchError | ParseError, started: float) -> None:
+        outcome = error.outcome if isinstance(error, FetchError) else "parse_error"
+        failures = await self.state.failure(source.id, outcome=outcome, error=str(error))
+        delay = self.backoff.compute(failures)
+        if isinstance(error, FetchError) and error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+        await self.schedule.reschedule(source.id, delay)
+        metrics.POLLS.labels(outcome).inc()
+        metrics.POLL_SECONDS.observe(time.perf_counter() - started)
+        metrics.POLLER_RETRIES.labels(outcome).inc()
+        log.warning("poll.failed", source=source.id, outcome=outcome, error=str(error),
+                    failures=failures, retry_in=round(delay, 2))  # fmt: skip
+
+    def _next_interval(self, source: Source, state: SourceState, new: int) -> float:
+        """A configured interval is kept; otherwise it adapts to how often the source publishes."""
+        if source.interval is not None:
+            return source.interval
+        current = state.interval or self.config.default_interval_seconds
+        current *= _SPEED_UP if new else _SLOW_DOWN
+        return min(max(current, self.config.min_interval_seconds), self.config.max_interval_seconds)
+
+    async def _push(self, source_id: str, body: bytes, headers: dict[str, str]) -> int:
+        """Content pushed by a WebSub hub: publish it like a polled document."""
+        source = self.sources[source_id]
+        feed = await asyncio.to_thread(
+            parse_document, body, url=source.url, kind=source.type, headers=headers
+        )
+        result = await self.publisher.publish(
+            feed.entries, source=source.id, base_url=source.url, fetched_at=utcnow()
+        )
+        return result.new
+
+    async def _refresh_health(self) -> None:
+        self._health_at = time.monotonic()
+        states = await self.state.many(list(self.sources))
+        failing = sum(1 for s in states if s.consecutive_failures)
+        metrics.POLLER_SOURCES.labels("healthy").set(len(states) - failing)
+        metrics.POLLER_SOURCES.labels("failing").set(failing)
+        metrics.POLLER_SOURCES.labels("disabled").set(self.disabled)

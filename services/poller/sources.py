@@ -1,0 +1,125 @@
+"""Source configuration: the ``sources:`` list of a YAML file, validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlencode, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.settings import ConfigError
+
+SourceType = Literal["auto", "rss", "atom", "jsonfeed", "sitemap", "gdelt", "websub"]
+
+DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent.parent / "defaults" / "sources.yaml"
+GDELT_DOC_API = "https://api.gdeltproject.org/api/v2/doc/doc"
+
+
+def gdelt_url(query: str, *, timespan: str = "1h", max_records: int = 75) -> str:
+    """The GDELT DOC 2.0 API URL listing the newest articles matching ``query`` as JSON."""
+    params = {
+        "query": query,
+        "mode": "artlist",
+        "format": "json",
+        "sort": "datedesc",
+        "timespan": timespan,
+        "maxrecords": str(max_records),
+    }
+    return f"{GDELT_DOC_API}?{urlencode(params, quote_via=quote)}"
+
+
+class Source(BaseModel):
+    """One place to poll for news."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    interval: float | None = Field(
+        default=None, gt=0, description="seconds; unset: adaptive between the poller's bounds"
+    )
+    type: SourceType = "auto"
+    enabled: bool = True
+    name: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: str | None = Field(default=None, description="GDELT query; builds the URL")
+    timespan: str = Field(default="1h", pattern=r"^\d+(min|h|d|w)$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gdelt_query(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "gdelt" and data.get("query"):
+            if data.get("url"):
+                raise ValueError("give either url or query for a gdelt source, not both")
+            return {**data, "url": gdelt_url(data["query"], timespan=data.get("timespan", "1h"))}
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return value
+        if parts.scheme == "file" and parts.path:
+            return value
+        raise ValueError("not an http(s) or file URL")
+
+    @property
+    def host(self) -> str:
+        """The host whose concurrency limit applies ("" for files)."""
+        return urlsplit(self.url).hostname or ""
+
+
+def _resolve_file_url(url: object, base: Path) -> object:
+    """``file:name.xml`` and ``file://./x`` forms are made absolute against ``base``."""
+    if not isinstance(url, str) or not url.startswith("file:"):
+        return url
+    path = urlsplit(url).path if url.startswith("file://") else url.removeprefix("file:")
+    if url.startswith("file://") and urlsplit(url).netloc not in ("", "localhost"):
+        path = urlsplit(url).netloc + path  # file://relative/path written by hand
+    target = Path(path)
+    if not target.is_absolute():
+        target = (base / target).resolve()
+    return target.as_uri()
+
+
+def _describe(error: ValidationError, index: int) -> str:
+    item = error.errors()[0]
+    where = ".".join(str(p) for p in item["loc"])
+    msg = item["msg"].removeprefix("Value error, ")
+    return f"sources[{index}]{'.' + where if where else ''}: {msg}"
+
+
+def load_sources(path: Path) -> list[Source]:
+    """Read and validate the sources of a YAML file; raise :class:`ConfigError` in one line."""
+    name = path.name
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read sources file: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{name}:{line}: {problem}") from error
+    if not isinstance(document, dict) or not isinstance(document.get("sources"), list):
+        raise ConfigError(f"{name}: sources: expected a list under the top-level key 'sources'")
+    sources: list[Source] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(document["sources"]):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{name}: sources[{index}]: expected a mapping")
+        data = dict(raw)
+        if "url" in data:
+            data["url"] = _resolve_file_url(data["url"], path.parent.resolve())
+        try:
+            source = Source.model_validate(data)
+        except ValidationError as error:
+            raise ConfigError(f"{name}: {_describe(error, index)}") from error
+        if source.id in seen:
+            raise ConfigError(f"{name}: sources[{index}].id: duplicate id {source.id!r}")
+        seen.add(source.id)
+        sources.append(source)
+    return sources

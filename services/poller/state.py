@@ -1,0 +1,115 @@
+"""Per-source state in Redis: HTTP validators for conditional GETs, and health.
+
+One hash per source (``vigil:poller:source:<id>``), shared by replicas and kept across
+restarts; ``vigil sources status`` and the health gauges read it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from services.poller.fetch import Validators
+
+_ERROR_TEXT_LIMIT = 300
+
+
+async def read_hash(redis: Redis, key: str) -> dict[str, str]:
+    """A hash as text (the client decodes responses)."""
+    raw = await redis.hgetall(key)
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def state_key(source_id: str) -> str:
+    return f"vigil:poller:source:{source_id}"
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What Redis holds about one source."""
+
+    validators: Validators
+    interval: float | None
+    consecutive_failures: int
+    items_seen: int
+    last_success: float | None
+    last_error: str | None
+    last_error_at: float | None
+    last_outcome: str | None
+    last_poll: float | None
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> SourceState:
+        def number(name: str) -> float | None:
+            return float(raw[name]) if raw.get(name) else None
+
+        return cls(
+            validators=Validators(raw.get("etag") or None, raw.get("last_modified") or None),
+            interval=number("interval"),
+            consecutive_failures=int(raw.get("consecutive_failures") or 0),
+            items_seen=int(raw.get("items_seen") or 0),
+            last_success=number("last_success"),
+            last_error=raw.get("last_error") or None,
+            last_error_at=number("last_error_at"),
+            last_outcome=raw.get("last_outcome") or None,
+            last_poll=number("last_poll"),
+        )
+
+
+class StateStore:
+    """Reads and writes source state hashes."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def get(self, source_id: str) -> SourceState:
+        return SourceState.from_hash(await read_hash(self.redis, state_key(source_id)))
+
+    async def many(self, source_ids: list[str]) -> list[SourceState]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for source_id in source_ids:
+                pipe.hgetall(state_key(source_id))
+            rows: list[dict[str, str]] = await pipe.execute()
+        return [SourceState.from_hash(row) for row in rows]
+
+    async def success(
+        self,
+        source_id: str,
+        *,
+        outcome: str,
+        validators: Validators,
+        new_items: int,
+        interval: float,
+    ) -> None:
+        """Record a good poll (new document or 304) and the validators to send next time."""
+        now = time.time()
+        key = state_key(source_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={
+                "etag": validators.etag or "",
+                "last_modified": validators.last_modified or "",
+                "last_success": now,
+                "last_poll": now,
+                "last_outcome": outcome,
+                "consecutive_failures": 0,
+                "interval": interval,
+            })  # fmt: skip
+            pipe.hincrby(key, "items_seen", new_items)
+            await pipe.execute()
+
+    async def failure(self, source_id: str, *, outcome: str, error: str) -> int:
+        """Record a failed poll; return the number of consecutive failures."""
+        now = time.time()
+        key = state_key(source_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={
+                "last_error": error[:_ERROR_TEXT_LIMIT],
+                "last_error_at": now,
+                "last_poll": now,
+                "last_outcome": outcome,
+            })  # fmt: skip
+            pipe.hincrby(key, "consecutive_failures", 1)
+            _, failures = await pipe.execute()
+        return int(failures)

@@ -1,0 +1,31 @@
+"""Running an operator command against the configured Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+from shared.connection import connect
+from shared.settings import ConfigError, load_settings
+
+T = TypeVar("T")
+
+
+def with_redis(action: Callable[[Redis], Awaitable[T]]) -> T:
+    """Run ``action`` with a client on ``VIGIL_REDIS_URL``, closing it afterwards."""
+    settings = load_settings()
+    if settings.redis_url is None:
+        raise ConfigError("VIGIL_REDIS_URL is required for this command")
+    url = settings.redis_url
+
+    async def run() -> T:
+        redis = connect(url, settings.bus)
+        try:
+            return await action(redis)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())

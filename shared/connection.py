@@ -1,0 +1,26 @@
+"""Redis client construction with reconnect and backoff suited to blocking stream reads."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.settings import BusSettings
+
+
+def connect(url: str, bus: BusSettings | None = None) -> Redis:
+    """A pooled client whose socket timeout stays well above the longest ``BLOCK``."""
+    block_seconds = (bus or BusSettings()).block_ms / 1000
+    client: Redis = Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=block_seconds + 10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.05), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return client

@@ -1,0 +1,146 @@
+"""Every Prometheus metric Vigil exports, defined once so names stay consistent.
+
+Names carry the ``vigil_`` prefix and their unit; labels are low-cardinality (no URLs or ids).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+# Stream bus
+BUS_MESSAGES = Counter(
+    "vigil_bus_messages_total",
+    "Stream entries handled by consumers, by outcome (acked, failed, dead_lettered).",
+    ["stream", "group", "outcome"],
+)
+BUS_HANDLE_SECONDS = Histogram(
+    "vigil_bus_handle_duration_seconds",
+    "Time a consumer's handler took per entry.",
+    ["stream", "group"],
+    buckets=LATENCY_BUCKETS,
+)
+BUS_RECLAIMED = Counter(
+    "vigil_bus_reclaimed_total",
+    "Idle entries of other consumers reclaimed with XAUTOCLAIM.",
+    ["stream", "group"],
+)
+BUS_PUBLISHED = Counter("vigil_bus_published_total", "Entries written to a stream.", ["stream"])
+DEAD_LETTERS = Counter(
+    "vigil_dead_letters_total",
+    "Entries moved to the dead-letter stream, by reason (decode, max_deliveries, rejected).",
+    ["stream", "reason"],
+)
+BUS_ERRORS = Counter(
+    "vigil_bus_errors_total",
+    "Redis errors met by consumers (connection, nogroup), each followed by a backoff.",
+    ["stream", "kind"],
+)
+CONSUMER_LAG = Gauge(
+    "vigil_consumer_lag_messages",
+    "Entries in the stream not yet delivered to the group.",
+    ["stream", "group"],
+)
+CONSUMER_PENDING = Gauge(
+    "vigil_consumer_pending_messages",
+    "Entries delivered to the group but not yet acknowledged.",
+    ["stream", "group"],
+)
+STREAM_LENGTH = Gauge("vigil_stream_length_messages", "Entries held in a stream.", ["stream"])
+
+# Poller
+POLLS = Counter(
+    "vigil_polls_total",
+    "Source polls by outcome (ok, not_modified, http_error, network_error, parse_error, "
+    "too_large, timeout, rate_limited).",
+    ["outcome"],
+)
+POLL_SECONDS = Histogram(
+    "vigil_poll_duration_seconds", "Time to fetch and parse one source.", buckets=LATENCY_BUCKETS
+)
+ARTICLES = Counter(
+    "vigil_articles_total", "Articles seen by the poller, by result (new, duplicate).", ["result"]
+)
+
+# Poller (owned by services/poller)
+POLLER_ENTRIES_SKIPPED = Counter(
+    "vigil_poller_entries_skipped_total",
+    "Feed entries not published because they have neither a link nor a guid.",
+)
+POLLER_PARSE_WARNINGS = Counter(
+    "vigil_poller_parse_warnings_total",
+    "Feeds parsed despite errors (ill-formed XML, wrong encoding), by format.",
+    ["kind"],
+)
+POLLER_FETCHED_BYTES = Counter(
+    "vigil_poller_fetched_bytes_total", "Bytes of documents fetched (after decompression)."
+)
+POLLER_STORIES = Counter(
+    "vigil_poller_stories_total",
+    "New articles by story grouping (new_story, near_duplicate).",
+    ["result"],
+)
+POLLER_RETRIES = Counter(
+    "vigil_poller_retries_total",
+    "Polls rescheduled with backoff after a failure, by outcome.",
+    ["outcome"],
+)
+POLLER_SCHEDULE_LAG_SECONDS = Histogram(
+    "vigil_poller_schedule_lag_seconds",
+    "How late a source's poll started after its due time.",
+    buckets=LATENCY_BUCKETS,
+)
+POLLER_IN_FLIGHT = Gauge("vigil_poller_in_flight_polls", "Polls running in this process.")
+POLLER_SOURCES = Gauge(
+    "vigil_poller_sources",
+    "Configured sources by health (healthy, failing, disabled).",
+    ["health"],
+)
+POLLER_WEBSUB = Counter(
+    "vigil_poller_websub_total",
+    "WebSub events (subscribed, subscribe_failed, verified, refused, delivered, bad_signature).",
+    ["event"],
+)
+
+# Classifier
+CLASSIFICATIONS = Counter(
+    "vigil_classifications_total", "Classifier verdicts (flagged, not_flagged).", ["verdict"]
+)
+CLASSIFY_SECONDS = Histogram(
+    "vigil_classification_duration_seconds",
+    "Time to classify one article.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+CLASSIFY_SCORE = Histogram(
+    "vigil_classification_score",
+    "Scores given by the classifier.",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+
+# Notifier
+DELIVERIES = Counter(
+    "vigil_deliveries_total",
+    "Delivery attempts by channel and outcome (delivered, retry, failed, dead_lettered, "
+    "skipped_duplicate, disabled).",
+    ["channel", "outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "vigil_delivery_duration_seconds",
+    "Time of one delivery attempt.",
+    ["channel"],
+    buckets=LATENCY_BUCKETS,
+)
+DELIVERY_RETRIES = Counter(
+    "vigil_delivery_retries_total", "Deliveries scheduled for a retry.", ["channel"]
+)
+END_TO_END_SECONDS = Histogram(
+    "vigil_end_to_end_latency_seconds",
+    "Time from an article's fetch to its delivery to a subscriber.",
+    ["channel"],
+    buckets=E2E_BUCKETS,
+)
+
+# Process
+READY = Gauge("vigil_ready", "1 when the component is ready to work, 0 otherwise.", ["component"])

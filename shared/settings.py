@@ -1,0 +1,179 @@
+"""Configuration from ``VIGIL_*`` environment variables and an optional ``.env`` file.
+
+Names here are a contract with operators (see the design's settings table): keep them.
+Invalid values fail at start-up with a message naming the field (:func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Configuration that cannot be used; its message names the offending field or file."""
+
+
+class HttpSettings(BaseModel):
+    """Where health, metrics and the admin API listen."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing mail."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "tls"] = "none"
+    from_: str = Field(default="vigil@localhost", alias="from")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    model_config = {"populate_by_name": True}
+
+
+class LogSettings(BaseModel):
+    """Log rendering: JSON lines for machines, console for people."""
+
+    format: Literal["console", "json", "auto"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class BusSettings(BaseModel):
+    """Stream bus behaviour shared by every consumer."""
+
+    stream_maxlen: int = Field(default=100_000, ge=100)
+    dead_maxlen: int = Field(default=100_000, ge=100)
+    batch_size: int = Field(default=32, ge=1, le=1000)
+    concurrency: int = Field(default=16, ge=1, le=1000)
+    block_ms: int = Field(default=2000, ge=10, le=60_000)
+    claim_idle_ms: int = Field(default=60_000, ge=100)
+    claim_interval_seconds: float = Field(default=5.0, gt=0)
+    max_deliveries: int = Field(default=5, ge=1)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+
+class PollerSettings(BaseModel):
+    """Fetching and scheduling of sources."""
+
+    default_interval_seconds: float = Field(default=300.0, ge=1)
+    min_interval_seconds: float = Field(default=30.0, ge=0.1)
+    max_interval_seconds: float = Field(default=3600.0, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    total_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    global_concurrency: int = Field(default=64, ge=1)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    dedupe_ttl_days: float = Field(default=30.0, gt=0)
+    user_agent: str = "Vigil/0.1 (+https://github.com/vigil-news/vigil; news monitoring)"
+    # Poller (issue 3): read timeout, retries, memory bounds and WebSub.
+    read_timeout_seconds: float = Field(default=15.0, gt=0)
+    retry_base_seconds: float = Field(default=15.0, gt=0)
+    dedupe_max_entries: int = Field(default=2_000_000, ge=1000)
+    future_skew_seconds: float = Field(default=600.0, ge=0)
+    websub_callback_url: str | None = Field(
+        default=None, description="public base URL of this poller's HTTP server, for WebSub"
+    )
+    websub_lease_seconds: int = Field(default=86_400, ge=60)
+
+
+class ClassifierSettings(BaseModel):
+    """Detector threshold and lexicon location."""
+
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    lexicon_file: Path | None = None
+
+
+class NotifierSettings(BaseModel):
+    """Delivery behaviour."""
+
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_schedule_seconds: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 86400], min_length=1
+    )
+    retry_jitter: float = Field(default=0.2, ge=0.0, lt=1.0, description="+/- fraction")
+    dedupe_ttl_days: float = Field(default=7.0, gt=0)
+    concurrency: int = Field(default=64, ge=1, le=10_000)
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="how often due retries are looked for"
+    )
+    circuit_failures: int = Field(
+        default=5, ge=1, description="consecutive failures that open a subscriber's circuit"
+    )
+    circuit_open_seconds: float = Field(default=300.0, gt=0)
+    lease_margin_seconds: float = Field(
+        default=15.0, gt=0, description="a claimed job returns if unsettled this long after a send"
+    )
+    unsubscribe_url: str | None = Field(
+        default=None, description="base URL for email List-Unsubscribe links"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything a Vigil process can be told; see the README for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    redis_url: str | None = None
+    data_dir: Path = Path(".vigil")
+    sources_file: Path | None = None
+    subscriptions_file: Path | None = None
+    allow_private_targets: bool = False
+    admin_token: SecretStr | None = None
+    consumer_name: str = Field(
+        default_factory=socket.gethostname,
+        description="stable per replica, so a restarted consumer resumes its own pending entries",
+    )
+    http: HttpSettings = HttpSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    log: LogSettings = LogSettings()
+    bus: BusSettings = BusSettings()
+    poller: PollerSettings = PollerSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    notifier: NotifierSettings = NotifierSettings()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "VIGIL_") -> str:
+    """One line naming each bad field as the operator wrote it, e.g. ``VIGIL_HTTP__PORT``."""
+    parts = []
+    for item in error.errors():
+        name = (
+            prefix + "__".join(str(p) for p in item["loc"]).upper()
+            if prefix
+            else ".".join(str(p) for p in item["loc"])
+        )
+        parts.append(f"{name}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, raising :class:`ConfigError` on invalid values."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(f"invalid configuration: {describe_validation_error(error)}") from error

@@ -1,0 +1,47 @@
+"""Stream names and the entry encoding every producer and consumer agrees on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from shared.models import SCHEMA_VERSION, Message
+
+ARTICLES = "vigil:articles"
+ALERTS = "vigil:alerts"
+DEAD = "vigil:dead"
+DELIVERIES = "vigil:deliveries"  # notifier jobs put back by `vigil dlq replay`
+
+CLASSIFIER_GROUP = "classifier"
+NOTIFIER_GROUP = "notifier"
+
+M = TypeVar("M", bound=Message)
+
+
+class DecodeError(Exception):
+    """A stream entry that is not a valid message of the expected type and version."""
+
+
+def encode(message: Message) -> dict[str, str]:
+    """The stream fields of a message: its type, schema version and JSON body."""
+    return {"type": type(message).__name__, "v": str(message.v), "data": message.model_dump_json()}
+
+
+def decode(model: type[M], fields: Mapping[str, str]) -> M:
+    """Validate stream fields as ``model``; raise :class:`DecodeError` saying what is wrong."""
+    kind = fields.get("type")
+    if kind != model.__name__:
+        raise DecodeError(f"expected type {model.__name__!r}, got {kind!r}")
+    if fields.get("v") != str(SCHEMA_VERSION):
+        raise DecodeError(f"unsupported schema version {fields.get('v')!r}")
+    data = fields.get("data")
+    if data is None:
+        raise DecodeError("entry has no 'data' field")
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise DecodeError(f"invalid {model.__name__}: {where}: {first['msg']}") from error

@@ -1,0 +1,49 @@
+"""Shared fixtures: a real redis-server started by the test session on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from shared.connection import connect
+from shared.embedded_redis import EmbeddedRedis, free_port
+from shared.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A private redis-server for the whole session (never a shared or system one)."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client on an empty database."""
+    client = connect(redis_url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its Redis, a free HTTP port, loopback webhooks allowed."""
+    return Settings(
+        redis_url=redis_url,
+        data_dir=tmp_path / "data",
+        allow_private_targets=True,
+        http={"host": "127.0.0.1", "port": free_port()},
+        bus={"claim_idle_ms": 500, "claim_interval_seconds": 0.2, "block_ms": 200},
+        _env_file=None,
+    )

@@ -1,0 +1,284 @@
+"""The stream bus against a real redis-server: acks, reclaim, dead letters, trimming, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from redis.asyncio import Redis
+
+from shared.bus import Consumer, Delivery, PermanentError, StreamBus
+from shared.models import Article
+from shared.settings import BusSettings
+from shared.streams import DEAD
+from tests.helpers import wait_for
+
+FAST = BusSettings(
+    block_ms=50, claim_idle_ms=200, claim_interval_seconds=0.05, max_deliveries=3,
+    shutdown_grace_seconds=2.0, stream_maxlen=100,
+)  # fmt: skip
+
+
+def article(n: int) -> Article:
+    return Article(id=f"a{n}", url=f"https://example.org/{n}", title=f"t{n}", source="test")
+
+
+@pytest.fixture
+def stream() -> str:
+    """A uniquely named stream per test, so tests never see each other's entries."""
+    return f"test:{uuid.uuid4().hex[:8]}"
+
+
+@asynccontextmanager
+async def running(consumer: Consumer[Article]) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+
+def make_consumer(
+    redis: Redis,
+    stream: str,
+    handler: Callable[[Article, Delivery], Awaitable[None]],
+    *,
+    name: str = "c1",
+    settings: BusSettings = FAST,
+) -> Consumer[Article]:
+    bus = StreamBus(redis, settings)
+    return bus.consumer(stream=stream, group="g", name=name, model=Article, handler=handler)
+
+
+async def pending_count(redis: Redis, stream: str) -> int:
+    info = await redis.xpending(stream, "g")
+    return int(info["pending"])
+
+
+async def test_messages_are_handled_and_acked(redis: Redis, stream: str) -> None:
+    seen: list[str] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        seen.append(message.id)
+
+    bus = StreamBus(redis, FAST)
+    for n in range(20):
+        await bus.publish(stream, article(n))
+    async with running(make_consumer(redis, stream, handle)):
+        await wait_for(lambda: len(seen) == 20, message="20 messages handled")
+    assert sorted(seen) == sorted(f"a{n}" for n in range(20))
+    assert await pending_count(redis, stream) == 0
+
+
+async def test_entries_published_before_the_group_exists_are_consumed(
+    redis: Redis, stream: str
+) -> None:
+    seen: list[str] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        seen.append(message.id)
+
+    await StreamBus(redis, FAST).publish(stream, article(1))
+    async with running(make_consumer(redis, stream, handle)):
+        await wait_for(lambda: seen == ["a1"], message="early entry consumed")
+
+
+async def test_killed_consumer_entry_is_reclaimed_by_another(redis: Redis, stream: str) -> None:
+    started = asyncio.Event()
+    handled_by: list[tuple[str, int]] = []
+
+    async def hang(message: Article, delivery: Delivery) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never finishes: the consumer is killed mid-message
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        handled_by.append((message.id, delivery.deliveries))
+
+    await StreamBus(redis, FAST).publish(stream, article(1))
+    doomed = asyncio.create_task(make_consumer(redis, stream, hang, name="doomed").run(
+        asyncio.Event()
+    ))
+    await wait_for(started.is_set, message="first consumer took the entry")
+    doomed.cancel()  # the process dies: no ack, the entry stays pending under "doomed"
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert await pending_count(redis, stream) == 1
+
+    async with running(make_consumer(redis, stream, handle, name="survivor")):
+        await wait_for(lambda: handled_by, message="entry reclaimed")
+    assert handled_by == [("a1", 2)]
+    assert await pending_count(redis, stream) == 0
+
+
+async def test_poison_entry_is_dead_lettered_after_max_deliveries(
+    redis: Redis, stream: str
+) -> None:
+    attempts: list[int] = []
+
+    async def always_fails(message: Article, delivery: Delivery) -> None:
+        attempts.append(delivery.deliveries)
+        raise RuntimeError("boom")
+
+    await StreamBus(redis, FAST).publish(stream, article(7))
+    async with running(make_consumer(redis, stream, always_fails)):
+        await wait_for(lambda: redis.xlen(DEAD), message="dead letter written")
+    assert attempts == [1, 2, 3]
+    letters = await StreamBus(redis, FAST).dead_letters()
+    assert len(letters) == 1
+    letter = letters[0][1]
+    assert letter.source_stream == stream
+    assert letter.deliveries == 4
+    assert letter.reason.startswith("max_deliveries:")
+    assert "RuntimeError: boom" in letter.reason
+    assert '"id":"a7"' in letter.fields["data"]
+    assert await pending_count(redis, stream) == 0
+
+
+async def test_undecodable_entry_is_dead_lettered_and_the_rest_flows(
+    redis: Redis, stream: str
+) -> None:
+    seen: list[str] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        seen.append(message.id)
+
+    await redis.xadd(stream, {"type": "Article", "v": "1", "data": "{not json"})
+    await redis.xadd(stream, {"garbage": "x"})
+    await StreamBus(redis, FAST).publish(stream, article(2))
+    async with running(make_consumer(redis, stream, handle)):
+        await wait_for(lambda: seen == ["a2"], message="valid entry handled")
+        await wait_for(lambda: _xlen_is(redis, DEAD, 2), message="two dead letters")
+    reasons = sorted(letter.reason for _, letter in await StreamBus(redis).dead_letters())
+    assert reasons[0].startswith("decode: expected type 'Article', got None")
+    assert reasons[1].startswith("decode: invalid Article")
+
+
+async def _xlen_is(redis: Redis, stream: str, n: int) -> bool:
+    return int(await redis.xlen(stream)) == n
+
+
+async def test_permanent_error_is_dead_lettered_at_once(redis: Redis, stream: str) -> None:
+    async def reject(message: Article, delivery: Delivery) -> None:
+        raise PermanentError("not for us")
+
+    await StreamBus(redis, FAST).publish(stream, article(3))
+    async with running(make_consumer(redis, stream, reject)):
+        await wait_for(lambda: redis.xlen(DEAD), message="dead letter written")
+    [(_, letter)] = await StreamBus(redis).dead_letters()
+    assert letter.reason == "rejected: not for us"
+    assert letter.deliveries == 1
+
+
+async def test_replay_puts_the_entry_back_and_it_is_processed(redis: Redis, stream: str) -> None:
+    fail = True
+    seen: list[str] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        if fail:
+            raise PermanentError("downstream broken")
+        seen.append(message.id)
+
+    bus = StreamBus(redis, FAST)
+    await bus.publish(stream, article(4))
+    async with running(make_consumer(redis, stream, handle)):
+        await wait_for(lambda: redis.xlen(DEAD), message="dead-lettered")
+        fail = False
+        [(dead_id, _)] = await bus.dead_letters()
+        assert await bus.replay(dead_id) is not None
+        await wait_for(lambda: seen == ["a4"], message="replayed entry handled")
+    assert await redis.xlen(DEAD) == 0
+
+
+async def test_trimming_keeps_the_stream_bounded(redis: Redis, stream: str) -> None:
+    bus = StreamBus(redis, BusSettings(stream_maxlen=100))
+    for n in range(1000):
+        await bus.publish(stream, article(n))
+    length = int(await redis.xlen(stream))
+    # MAXLEN ~ trims whole radix-tree nodes (100 entries each by default): bounded, not exact.
+    assert 100 <= length <= 200
+
+
+async def test_restart_resumes_own_pending_entries_first(redis: Redis, stream: str) -> None:
+    bus = StreamBus(redis, FAST)
+    await bus.ensure_group(stream, "g")
+    for n in range(3):
+        await bus.publish(stream, article(n))
+    # A previous life of consumer "c1" took the entries and died before acking them.
+    await redis.xreadgroup("g", "c1", {stream: ">"}, count=3)
+    assert await pending_count(redis, stream) == 3
+    seen: list[tuple[str, int]] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        seen.append((message.id, delivery.deliveries))
+
+    slow_claim = FAST.model_copy(update={"claim_idle_ms": 60_000})
+    async with running(make_consumer(redis, stream, handle, name="c1", settings=slow_claim)):
+        await wait_for(lambda: len(seen) == 3, message="own pending resumed")
+    assert sorted(seen) == [("a0", 2), ("a1", 2), ("a2", 2)]
+    assert await pending_count(redis, stream) == 0
+
+
+async def test_concurrency_is_bounded(redis: Redis, stream: str) -> None:
+    active = 0
+    peak = 0
+    done = 0
+    gate = asyncio.Event()
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        nonlocal active, peak, done
+        active += 1
+        peak = max(peak, active)
+        await gate.wait()
+        active -= 1
+        done += 1
+
+    bus = StreamBus(redis, FAST)
+    for n in range(30):
+        await bus.publish(stream, article(n))
+    settings = FAST.model_copy(update={"concurrency": 4, "batch_size": 10})
+    async with running(make_consumer(redis, stream, handle, settings=settings)):
+        await wait_for(lambda: active == 4, message="four handlers running")
+        info = await redis.xinfo_groups(stream)
+        assert info[0]["pending"] == 4  # nothing buffered beyond the slots
+        gate.set()
+        await wait_for(lambda: done == 30, message="all handled")
+    assert peak == 4
+
+
+async def test_group_is_recreated_after_a_flush(redis: Redis, stream: str) -> None:
+    seen: list[str] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        seen.append(message.id)
+
+    bus = StreamBus(redis, FAST)
+    consumer = make_consumer(redis, stream, handle)
+    async with running(consumer):
+        await bus.publish(stream, article(1))
+        await wait_for(lambda: seen == ["a1"], message="first entry")
+        await redis.flushall()
+        await bus.publish(stream, article(2))
+        await wait_for(lambda: seen == ["a1", "a2"], message="entry after flush")
+    assert consumer.ready is False
+
+
+async def test_graceful_stop_finishes_in_flight_work(redis: Redis, stream: str) -> None:
+    finished: list[str] = []
+    started = asyncio.Event()
+
+    async def slow(message: Article, delivery: Delivery) -> None:
+        started.set()
+        await asyncio.sleep(0.2)  # simulated work, not synchronisation
+        finished.append(message.id)
+
+    await StreamBus(redis, FAST).publish(stream, article(5))
+    async with running(make_consumer(redis, stream, slow)) as stop:
+        await wait_for(started.is_set, message="handler started")
+        stop.set()
+    assert finished == ["a5"]
+    assert await pending_count(redis, stream) == 0

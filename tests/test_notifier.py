@@ -1,0 +1,375 @@
+"""The notifier against a real Redis and real HTTP receivers, with an injectable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+from standardwebhooks import Webhook
+
+from services.notifier.jobs import DUE, JOBS
+from services.notifier.service import NotifierService
+from services.notifier.subscriptions import Subscription
+from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_target
+from shared.bus import StreamBus
+from shared.settings import Settings
+from shared.streams import ALERTS, DEAD
+from tests.factories import make_alert
+from tests.helpers import local_server, wait_for
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OLD_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+T0 = 1_800_000_000.0
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Receiver:
+    """Records every request, verifies its signature, answers from a script (then 200)."""
+
+    url: str = ""
+    script: list[Reply] = field(default_factory=list)
+    requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    secret: str = SECRET
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = dict(request.headers)
+        payload = Webhook(self.secret).verify(body, headers)
+        self.requests.append((headers, payload))
+        reply = self.script.pop(0) if self.script else Reply()
+        if reply.delay:
+            await asyncio.sleep(reply.delay)  # a slow endpoint, not synchronisation
+        return web.Response(status=reply.status, headers=reply.headers)
+
+    @property
+    def ids(self) -> list[str]:
+        return [headers["webhook-id"] for headers, _ in self.requests]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hook = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", hook.handle)
+    async with local_server(app) as base:
+        hook.url = f"{base}/hook"
+        yield hook
+
+
+def webhook(receiver: Receiver, sub_id: str = "analyst", **extra: Any) -> Subscription:
+    return Subscription.model_validate(
+        {"id": sub_id, "channel": "webhook", "url": receiver.url, "secret": SECRET, **extra}
+    )
+
+
+def fast(settings: Settings, **notifier: Any) -> Settings:
+    config = settings.notifier.model_copy(
+        update={"retry_schedule_seconds": [5, 300, 1800], "retry_jitter": 0.0,
+                "webhook_timeout_seconds": 1.0, "lease_margin_seconds": 0.5,
+                "poll_interval_seconds": 0.05, **notifier}
+    )  # fmt: skip
+    return settings.model_copy(update={"notifier": config})
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, redis: Redis, subscriptions: Iterable[Subscription], clock: FakeClock
+) -> AsyncIterator[NotifierService]:
+    service = NotifierService(settings, redis, list(subscriptions), clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await wait_for(service.is_ready, message="notifier ready")
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def publish(redis: Redis, *alerts: Any) -> None:
+    bus = StreamBus(redis)
+    for alert in alerts:
+        await bus.publish(ALERTS, alert)
+
+
+async def advance(clock: FakeClock, service: NotifierService, seconds: float) -> None:
+    clock.now += seconds
+    service.wake()
+
+
+async def dead_letters(redis: Redis) -> list[Any]:
+    return [letter for _, letter in await StreamBus(redis).dead_letters()]
+
+
+async def test_alert_arrives_signed_with_the_contract_body(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    clock = FakeClock()
+    async with running(fast(settings), redis, [webhook(receiver)], clock):
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: receiver.requests, message="a webhook")
+    headers, payload = receiver.requests[0]
+    assert headers["webhook-id"].startswith("msg_")
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60  # real time, not the clock
+    assert payload["type"] == "alert.created"
+    assert payload["data"]["alert_id"] == "alert_a1"
+    assert payload["data"]["article"] == {
+        "id": "a1", "url": "https://wire.example/a1", "title": "Turkey sends troops to Libya",
+        "source": "wire", "published_at": "2026-11-24T08:00:00+00:00",
+    }  # fmt: skip
+    assert payload["data"]["classification"]["theaters"] == ["libya"]
+    assert await redis.hlen(JOBS) == 0
+
+
+async def test_failures_are_retried_on_schedule_with_the_same_id(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(500), Reply(503)]
+    clock = FakeClock()
+    async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: len(receiver.requests) == 1, message="first attempt")
+        await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="retry scheduled")
+        assert await redis.zscore(DUE, receiver.ids[0]) == T0 + 5
+        await advance(clock, service, 4)
+        await advance(clock, service, 1)
+        await wait_for(lambda: len(receiver.requests) == 2, message="second attempt")
+        await wait_for(lambda: _due_at(redis, receiver.ids[0], T0 + 5 + 300), message="2nd retry")
+        await advance(clock, service, 300)
+        await wait_for(lambda: len(receiver.requests) == 3, message="third attempt")
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="job finished")
+    assert len(set(receiver.ids)) == 1
+    state = await service.store.state("analyst")
+    assert (state.delivered, state.failed, state.consecutive_failures) == (1, 2, 0)
+
+
+async def _due_at(redis: Redis, job_id: str, when: float) -> bool:
+    return await redis.zscore(DUE, job_id) == when
+
+
+async def _hlen_is(redis: Redis, key: str, size: int) -> bool:
+    return int(await redis.hlen(key)) == size
+
+
+async def test_retry_after_is_honoured(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(429, {"Retry-After": "120"})]
+    clock = FakeClock()
+    async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: receiver.requests, message="first attempt")
+        await wait_for(lambda: _due_at(redis, receiver.ids[0], T0 + 120), message="Retry-After")
+        await advance(clock, service, 119)
+        await advance(clock, service, 1)
+        await wait_for(lambda: len(receiver.requests) == 2, message="retry after 120 s")
+    assert receiver.ids[0] == receiver.ids[1]
+
+
+async def test_gone_disables_the_subscription_and_keeps_the_delivery(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(410)]
+    clock = FakeClock()
+    async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: dead_letters(redis), message="dead letter")
+        subscription = await service.store.get("analyst")
+        assert subscription is not None
+        assert subscription.enabled is False
+        await publish(redis, make_alert("a2"))
+        await wait_for(lambda: _group_done(redis), message="second alert handled")
+    [letter] = await dead_letters(redis)
+    assert letter.reason == "gone: 410 Gone"
+    assert letter.source_stream == "vigil:deliveries"
+    assert len(receiver.requests) == 1  # nothing more after 410
+
+
+async def _group_done(redis: Redis) -> bool:
+    [info] = await redis.xinfo_groups(ALERTS)
+    return bool(info["lag"] == 0 and info["pending"] == 0)
+
+
+async def test_exhausted_retries_go_to_dead_letters_and_replay_keeps_the_id(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(500)] * 4
+    clock = FakeClock()
+    async with running(fast(settings, circuit_failures=100), redis, [webhook(receiver)],
+                       clock) as service:  # fmt: skip
+        await publish(redis, make_alert("a1"))
+        for attempt, wait in enumerate([5, 300, 1800], start=1):
+            await wait_for(lambda n=attempt: len(receiver.requests) == n, message=f"try {attempt}")
+            await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="rescheduled")
+            await advance(clock, service, wait)
+        await wait_for(lambda: dead_letters(redis), message="dead letter")
+        [(dead_id, letter)] = await StreamBus(redis).dead_letters()
+        assert letter.reason.startswith("max_attempts: failed 4 times; last: HTTP 500")
+        history = orjson.loads(letter.fields["data"])["history"]
+        assert [h["detail"] for h in history] == ["HTTP 500"] * 4
+        assert await StreamBus(redis).replay(dead_id)
+        await wait_for(lambda: len(receiver.requests) == 5, message="replayed delivery")
+    assert set(receiver.ids) == {receiver.ids[0]}
+    assert await redis.xlen(DEAD) == 0
+
+
+async def test_a_slow_endpoint_times_out_and_is_retried(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(delay=3.0)]
+    clock = FakeClock()
+    async with running(fast(settings, webhook_timeout_seconds=0.3), redis, [webhook(receiver)],
+                       clock) as service:  # fmt: skip
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]) if receiver.requests else None,
+                       message="timeout rescheduled")  # fmt: skip
+        state = await service.store.state("analyst")
+        assert state.last_error == "timeout"
+
+
+async def test_one_alert_per_subscriber_per_story(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    clock = FakeClock()
+    subs = [webhook(receiver, "one"), webhook(receiver, "two", filters={"theaters": ["syria"]}),
+            webhook(receiver, "three", filters={"min_score": 0.5})]  # fmt: skip
+    async with running(fast(settings), redis, subs, clock):
+        await publish(redis, make_alert("a1", story_id="s1"),
+                      make_alert("a2", story_id="s1", source="other-wire"),
+                      make_alert("a3", story_id="s2", score=0.4))  # fmt: skip
+        await wait_for(lambda: _group_done(redis), message="alerts handled")
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="deliveries done")
+    # "one" gets s1 once and s2; "three" gets s1 only (s2 scores 0.4); "two" wants syria.
+    titles = sorted(p["data"]["article"]["id"] for _, p in receiver.requests)
+    assert titles == ["a1", "a1", "a3"]
+    assert len(set(receiver.ids)) == 3
+
+
+async def test_secret_rotation_signs_with_every_active_secret(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.secret = OLD_SECRET  # a receiver not yet updated still verifies
+    clock = FakeClock()
+    sub = webhook(receiver, previous_secrets=[OLD_SECRET])
+    async with running(fast(settings), redis, [sub], clock):
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: receiver.requests, message="a webhook")
+    headers, _ = receiver.requests[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+
+
+async def test_circuit_breaker_stops_attempts_while_open(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(500), Reply(500)]
+    clock = FakeClock()
+    config = fast(settings, circuit_failures=2, circuit_open_seconds=1000)
+    async with running(config, redis, [webhook(receiver)], clock) as service:
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: receiver.requests, message="first attempt")
+        await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="rescheduled")
+        await advance(clock, service, 5)
+        await wait_for(lambda: len(receiver.requests) == 2, message="second attempt")
+        await wait_for(lambda: _circuit_open(service), message="circuit open")
+        await publish(redis, make_alert("a2"))
+        await wait_for(lambda: _hlen_is(redis, JOBS, 2), message="second job queued")
+        await wait_for(lambda: _due_at_least(redis, T0 + 1000, 2), message="held by the circuit")
+        assert len(receiver.requests) == 2
+        await advance(clock, service, 1000)
+        await wait_for(lambda: len(receiver.requests) == 4, message="both after the circuit")
+
+
+async def _circuit_open(service: NotifierService) -> bool:
+    return (await service.store.state("analyst")).circuit_open_until > 0
+
+
+async def _due_at_least(redis: Redis, when: float, count: int) -> bool:
+    return int(await redis.zcount(DUE, when, "+inf")) == count
+
+
+async def test_rate_limit_defers_to_the_next_minute(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    clock = FakeClock(T0 - T0 % 60 + 10)
+    sub = webhook(receiver, rate_limit_per_minute=1)
+    async with running(fast(settings), redis, [sub], clock) as service:
+        await publish(redis, make_alert("a1", story_id="s1"), make_alert("a2", story_id="s2"))
+        await wait_for(lambda: receiver.requests, message="first delivery")
+        next_minute = clock.now - clock.now % 60 + 60
+        await wait_for(lambda: _due_at_least(redis, next_minute, 1), message="deferred")
+        assert len(receiver.requests) == 1
+        await advance(clock, service, 50)
+        await wait_for(lambda: len(receiver.requests) == 2, message="second in the next minute")
+
+
+async def test_digest_batches_alerts_into_one_message(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    clock = FakeClock(T0 - T0 % 600)
+    sub = webhook(receiver, mode="digest", digest_minutes=10)
+    async with running(fast(settings), redis, [sub], clock) as service:
+        await publish(redis, *(make_alert(f"a{n}", story_id=f"s{n}") for n in range(3)))
+        await publish(redis, make_alert("copy", story_id="s1"))  # corroboration, not a 4th
+        await wait_for(lambda: _group_done(redis), message="alerts handled")
+        assert receiver.requests == []
+        await advance(clock, service, 600)
+        await wait_for(lambda: receiver.requests, message="the digest")
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="digest finished")
+    [(_, payload)] = receiver.requests
+    assert payload["type"] == "alert.digest"
+    assert [a["article"]["id"] for a in payload["data"]["alerts"]] == ["a0", "a1", "a2"]
+
+
+async def test_private_targets_are_refused_when_not_allowed(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    strict = fast(settings).model_copy(update={"allow_private_targets": False})
+    clock = FakeClock()
+    async with running(strict, redis, [webhook(receiver)], clock):
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: dead_letters(redis), message="refused delivery dead-lettered")
+    [letter] = await dead_letters(redis)
+    assert letter.reason.startswith("rejected: target refused: 127.0.0.1")
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://10.1.2.3/", "http://[::1]/",
+                                 "http://169.254.169.254/latest", "http://localhost:8080/"])  # fmt: skip
+def test_check_target_refuses_private_literals(url: str) -> None:
+    with pytest.raises(TargetRefusedError):
+        check_target(url, allow_private=False)
+    check_target(url, allow_private=True)
+
+
+async def test_public_only_resolver_refuses_names_of_private_addresses() -> None:
+    resolver = PublicOnlyResolver()
+    try:
+        with pytest.raises(TargetRefusedError):
+            await resolver.resolve("localhost", 80)
+    finally:
+        await resolver.close()

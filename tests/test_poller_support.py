@@ -1,0 +1,94 @@
+"""Shared pieces of the poller tests (no tests here): feeds, settings, a running poller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+
+from services.poller.service import PollerService
+from services.poller.sources import Source
+from services.poller.state import SourceState, StateStore
+from shared.models import Article
+from shared.settings import Settings
+from shared.streams import ARTICLES, decode
+from tests.helpers import wait_for
+
+
+def rss(items: Sequence[tuple[str, str | None, str | None]], *, title: str = "Wire") -> str:
+    """An RSS 2.0 document of (title, link, guid) items."""
+    body = []
+    for n, (item_title, link, guid) in enumerate(items):
+        link_xml = f"<link>{link}</link>" if link else ""
+        guid_xml = f'<guid isPermaLink="false">{guid}</guid>' if guid else ""
+        body.append(
+            f"<item><title>{item_title}</title>{link_xml}{guid_xml}"
+            f"<pubDate>Tue, 24 Nov 2026 0{n % 10}:00:00 GMT</pubDate>"
+            f"<description>&lt;p&gt;Body of {item_title}.&lt;/p&gt;</description></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><link>http://wire.test/</link><description>d</description>"
+        + "".join(body)
+        + "</channel></rss>"
+    )
+
+
+def poller_settings(settings: Settings, **poller: object) -> Settings:
+    """Test settings with short timeouts and fast retries, plus ``poller`` overrides."""
+    values = {
+        "connect_timeout_seconds": 2.0,
+        "read_timeout_seconds": 0.5,
+        "total_timeout_seconds": 3.0,
+        "retry_base_seconds": 0.05,
+        "max_interval_seconds": 5.0,
+        "min_interval_seconds": 0.1,
+        **poller,
+    }
+    return settings.model_copy(
+        update={
+            "poller": settings.poller.model_copy(update=values),
+            "bus": settings.bus.model_copy(update={"shutdown_grace_seconds": 2.0}),
+        }
+    )
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline on polling, not on one await
+    message: str,
+) -> None:
+    """:func:`tests.helpers.wait_for` on an async check.
+
+    mypy cannot solve ``wait_for``'s type variable for an async probe (both members of its
+    union match), hence the one ignore here rather than at every call.
+    """
+    await wait_for(check, timeout=timeout, message=message)  # type: ignore[arg-type]
+
+
+async def published(redis: Redis) -> list[Article]:
+    """Every article on the stream, oldest first."""
+    entries: list[tuple[str, dict[str, str]]] = await redis.xrange(ARTICLES)  # type: ignore[assignment]
+    return [decode(Article, fields) for _, fields in entries]
+
+
+async def state(redis: Redis, source_id: str) -> SourceState:
+    return await StateStore(redis).get(source_id)
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, redis: Redis, sources: list[Source]
+) -> AsyncIterator[PollerService]:
+    """A poller running in the background; stopped (and checked to stop) on exit."""
+    service = PollerService(settings, redis, sources)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)

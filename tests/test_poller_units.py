@@ -1,0 +1,204 @@
+"""Poller building blocks: sources YAML, canonical URLs, formats, text, time, stories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from services.poller.articles import normalise_time
+from services.poller.canonical import article_id, canonical_url
+from services.poller.parse import ParseError, parse_document
+from services.poller.sources import DEFAULT_SOURCES_FILE, load_sources
+from services.poller.stories import StoryIndex
+from services.poller.text import detect_language, html_to_text
+from shared.models import Article
+from shared.settings import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("sources:\n  - {id: a, url: 'ftp://x/y'}\n",
+         "sources.yaml: sources[0].url: not an http(s) or file URL"),
+        ("sources:\n  - {id: a, url: 'http://x/'}\n  - {id: a, url: 'http://y/'}\n",
+         "sources.yaml: sources[1].id: duplicate id 'a'"),
+        ("sources:\n  - {id: a}\n", "sources.yaml: sources[0].url: Field required"),
+        ("sources:\n  - {id: a, url: 'http://x/', interval: -1}\n",
+         "sources.yaml: sources[0].interval: Input should be greater than 0"),
+        ("sources:\n  - {id: a, url: 'http://x/', colour: red}\n",
+         "sources.yaml: sources[0].colour: Extra inputs are not permitted"),
+        ("sources:\n  - id: a\n    url: [unclosed\n", "sources.yaml: line "),
+        ("feeds: []\n", "sources.yaml: sources: expected a list"),
+    ],
+)  # fmt: skip
+def test_yaml_errors_are_one_line(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_sources(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(expected), message
+
+
+def test_relative_file_urls_resolve_against_the_yaml_folder(tmp_path: Path) -> None:
+    (tmp_path / "feeds").mkdir()
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - {id: s, url: 'file:feeds/x.xml'}\n"
+                    "  - {id: g, type: gdelt, query: 'turkish army'}\n")  # fmt: skip
+    local, gdelt = load_sources(path)
+    assert local.url == (tmp_path / "feeds" / "x.xml").as_uri()
+    assert gdelt.url.startswith("https://api.gdeltproject.org/api/v2/doc/doc?query=turkish%20army")
+    assert "mode=artlist" in gdelt.url
+    assert "format=json" in gdelt.url
+
+
+def test_bundled_defaults_load_and_the_sample_feed_parses() -> None:
+    sources = load_sources(DEFAULT_SOURCES_FILE)
+    assert len(sources) >= 12
+    sample = next(s for s in sources if s.id == "sample")
+    body = Path(sample.url.removeprefix("file://")).read_bytes()
+    feed = parse_document(body, url=sample.url)
+    assert len(feed.entries) == 12
+    assert all(e.published and e.published.year == 2026 for e in feed.entries)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTP://Example.COM:80/a?utm_source=x&b=2&a=1#frag", "http://example.com/a?a=1&b=2"),
+        ("https://x.test:443", "https://x.test/"),
+        ("https://x.test:8443/p?fbclid=1&gclid=2&q=a%20b", "https://x.test:8443/p?q=a%20b"),
+        ("/rel/path?utm_medium=rss", "http://base.test/rel/path"),
+        ("tag:example.org,2026:1", "tag:example.org,2026:1"),
+    ],
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url, "http://base.test/feeds/f.xml") == expected
+
+
+def test_article_ids_are_stable_and_scoped() -> None:
+    one = article_id(canonical_url("http://a.test/x?utm_source=1"))
+    assert one == article_id("http://a.test/x")
+    assert article_id(None, guid="g", source="s1") != article_id(None, guid="g", source="s2")
+    with pytest.raises(ValueError, match="link or a guid"):
+        article_id(None)
+
+
+JSON_FEED = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+ "hubs": [{"type": "WebSub", "url": "https://hub.test/"}],
+ "items": [{"id": 7, "url": "https://j.test/1", "title": "One",
+            "content_html": "<p>Hi <b>there</b></p>",
+            "date_published": "2026-01-02T03:04:05+01:00"},
+           {"id": "2", "title": "No url", "date_published": "Fri, 31 May 2019 12:17:58 -0700"}]}"""
+
+SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+ <url><loc>https://s.test/a</loc><news:news><news:publication><news:name>S</news:name>
+   <news:language>en</news:language></news:publication>
+   <news:publication_date>2026-02-03T10:00:00Z</news:publication_date>
+   <news:title>Sitemap story</news:title></news:news></url>
+ <url><loc>https://s.test/about</loc></url>
+</urlset>"""
+
+GDELT = b"""{"articles": [{"url": "https://g.test/x", "title": "Gdelt story",
+ "seendate": "20260203T101500Z", "language": "English", "domain": "g.test"}]}"""
+
+
+def test_json_feed() -> None:
+    feed = parse_document(JSON_FEED, url="https://j.test/feed.json")
+    assert feed.kind == "jsonfeed"
+    assert feed.hub == "https://hub.test/"
+    first, second = feed.entries
+    assert (first.guid, first.link, first.title) == ("7", "https://j.test/1", "One")
+    assert first.published == datetime(2026, 1, 2, 2, 4, 5, tzinfo=UTC)
+    assert second.link is None
+    assert second.published is not None
+
+
+def test_news_sitemap_keeps_only_news_entries() -> None:
+    feed = parse_document(SITEMAP, url="https://s.test/news.xml")
+    assert feed.kind == "sitemap"
+    assert [(e.link, e.title, e.language) for e in feed.entries] == [
+        ("https://s.test/a", "Sitemap story", "en")
+    ]
+
+
+def test_gdelt_article_list() -> None:
+    feed = parse_document(GDELT, url="https://api.gdeltproject.org/api/v2/doc/doc?x")
+    assert feed.kind == "gdelt"
+    assert feed.entries[0].published == datetime(2026, 2, 3, 10, 15, tzinfo=UTC)
+
+
+def test_sitemap_entity_expansion_is_refused() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY a "aaaaaaaaaa">]>'
+        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">&a;</urlset>'
+    )
+    with pytest.raises(ParseError, match="invalid sitemap XML"):
+        parse_document(bomb, url="https://s.test/x", kind="sitemap")
+
+
+def test_encoding_declared_only_in_http_header() -> None:
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        "<title>Caf\xe9 t\xfcrk</title><link>http://e.test/1</link></item></channel></rss>"
+    )
+    feed = parse_document(body.encode("windows-1252"), url="http://e.test/f",
+                          headers={"content-type": "text/xml; charset=windows-1252"})  # fmt: skip
+    assert feed.entries[0].title == "Café türk"
+
+
+def test_wrong_declared_encoding_is_recovered_with_a_warning() -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>Caf\xe9</title><link>http://e.test/1</link></item></channel></rss>"
+    )
+    feed = parse_document(body.encode("latin-1"), url="http://e.test/f")
+    assert feed.entries[0].link == "http://e.test/1"
+    assert feed.warning
+
+
+@pytest.mark.parametrize("body", [b"", b"   \n", b"{not json", b"[1, 2]", b"<html><p>hi</p>"])
+def test_not_a_feed(body: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_document(body, url="http://e.test/f")
+
+
+def test_html_to_text_and_language() -> None:
+    html = "<p>Turkish <b>drones</b> struck&nbsp;targets.</p><script>x()</script>"
+    assert html_to_text(html) == "Turkish drones struck targets."
+    assert detect_language("Türk insansız hava araçları Kuzey Irak'ta hedefleri vurdu") == "tr"
+    assert detect_language("short") is None
+
+
+def test_publication_time_is_utc_clamped_and_defaulted() -> None:
+    fetched = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    skew = timedelta(minutes=10)
+    assert normalise_time(None, fetched, skew) == fetched
+    assert normalise_time(fetched + timedelta(days=2), fetched, skew) == fetched
+    plus3 = datetime(2026, 3, 1, 14, tzinfo=UTC).astimezone(tz=None)
+    assert normalise_time(plus3, fetched, skew).tzinfo == UTC
+
+
+def _article(n: str, url: str, title: str, text: str) -> Article:
+    return Article(id=n, url=url, title=title, text=text, source="s")
+
+
+async def test_syndicated_copies_share_a_story(redis: Redis) -> None:
+    index = StoryIndex(redis, ttl_seconds=3600)
+    text = ("Turkish armed drones struck PKK positions in the Qandil mountains of northern "
+            "Iraq on Tuesday, the Turkish defence ministry said in a statement.")  # fmt: skip
+    first = _article("a1", "https://wire.test/1", "Turkish drones strike PKK in Iraq", text)
+    copy = _article("a2", "https://paper.test/9", "Turkish drones strike PKK in Iraq",
+                    text + " (Reuters)")  # fmt: skip
+    other = _article("a3", "https://paper.test/10", "Lira steadies as bank holds rates",
+                     "The Turkish lira was little changed after the central bank kept its "
+                     "policy rate unchanged on Thursday.")  # fmt: skip
+    assert await index.story_for(first) == "a1"
+    assert await index.story_for(copy) == "a1"
+    assert await index.story_for(other) == "a3"
