@@ -17,6 +17,7 @@ from standardwebhooks import Webhook
 
 from services.notifier.jobs import DUE, JOBS
 from services.notifier.service import NotifierService
+from services.notifier.store import DeliveryState
 from services.notifier.subscriptions import Subscription
 from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_target
 from shared.bus import StreamBus
@@ -246,10 +247,17 @@ async def test_a_slow_endpoint_times_out_and_is_retried(
     async with running(fast(settings, webhook_timeout_seconds=0.3), redis, [webhook(receiver)],
                        clock) as service:  # fmt: skip
         await publish(redis, make_alert("a1"))
-        await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]) if receiver.requests else None,
-                       message="timeout rescheduled")  # fmt: skip
-        state = await service.store.state("analyst")
+
+        async def failure_recorded() -> DeliveryState | None:
+            state = await service.store.state("analyst")
+            return state if state.last_error else None
+
+        state = await wait_for(failure_recorded, message="timeout recorded")
         assert state.last_error == "timeout"
+        assert state.consecutive_failures == 1
+        due = await redis.zscore(DUE, receiver.ids[0])
+        assert due is not None
+        assert due >= clock.now + settings.notifier.retry_schedule_seconds[0] * 0.5
 
 
 async def test_one_alert_per_subscriber_per_story(
@@ -334,8 +342,9 @@ async def test_digest_batches_alerts_into_one_message(
     sub = webhook(receiver, mode="digest", digest_minutes=10)
     async with running(fast(settings), redis, [sub], clock) as service:
         await publish(redis, *(make_alert(f"a{n}", story_id=f"s{n}") for n in range(3)))
-        await publish(redis, make_alert("copy", story_id="s1"))  # corroboration, not a 4th
         await wait_for(lambda: _group_done(redis), message="alerts handled")
+        await publish(redis, make_alert("copy", story_id="s1"))  # corroboration, not a 4th
+        await wait_for(lambda: _group_done(redis), message="the copy handled")
         assert receiver.requests == []
         await advance(clock, service, 600)
         await wait_for(lambda: receiver.requests, message="the digest")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from datetime import datetime
 from typing import Literal
 
 import orjson
@@ -106,6 +107,12 @@ return 0
 """
 
 
+def _reading_order(alert: Alert) -> tuple[datetime, str]:
+    """Digests list alerts oldest first, whatever order the notifier replicas saw them in."""
+    article = alert.article
+    return (article.published_at or article.fetched_at, alert.alert_id)
+
+
 class JobQueue:
     """The durable delivery schedule shared by every notifier replica."""
 
@@ -176,7 +183,8 @@ class JobQueue:
         if job.alerts or job.digest_key is None:
             return list(job.alerts)
         rows = await self.redis.lrange(job.digest_key, 0, -1)  # type: ignore[misc]
-        return [Alert.model_validate_json(row) for row in rows]
+        alerts = [Alert.model_validate_json(row) for row in rows]
+        return sorted(alerts, key=_reading_order)
 
     async def finish(self, job: DeliveryJob) -> None:
         """Forget a job that was delivered or dead-lettered."""

@@ -368,14 +368,16 @@ class NotifierService:
                 subscription,
             )
             return
+        delay = retry_delay(self.config, failed.attempts, result.retry_after)
         if consecutive >= self.config.circuit_failures:
+            # No attempt while the circuit is open: the retry waits for it to close.
+            delay = max(delay, self.config.circuit_open_seconds)
             await self.store.open_circuit(subscription.id, now + self.config.circuit_open_seconds)
             log.warning(
                 "notifier.circuit_opened",
                 failures=consecutive,
                 seconds=self.config.circuit_open_seconds,
             )
-        delay = retry_delay(self.config, failed.attempts, result.retry_after)
         await self.queue.put(failed, now + delay)
         metrics.DELIVERIES.labels(channel, "retry").inc()
         metrics.DELIVERY_RETRIES.labels(channel).inc()

@@ -1,0 +1,183 @@
+"""``vigil eval``: how the detector does on a labeled corpus.
+
+Flagging is scored by precision, recall and F1. Theaters and stances are scored on the true
+positives only (an article the detector missed has no theater to compare):
+
+- theater accuracy: the predicted theaters equal the labeled ones;
+- stance accuracy: at least one predicted stance is among the labeled ones (the issue's
+  "correct stance among stances"); ``stance_exact`` also reports exact set equality.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.classifier.detector import Detector
+from shared.models import Classification, Stance, Theater
+
+
+class LabeledItem(BaseModel):
+    """One line of a labeled corpus (the guide is in corpus/LABELING.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str
+    text: str
+    flagged: bool
+    theaters: list[Theater] = []
+    stances: list[Stance] = []
+    category: str = ""
+    language: str | None = None
+    url: str | None = None
+
+
+def load_labels(path: Path) -> list[LabeledItem]:
+    """Read a JSON Lines corpus; a bad line raises ``ValueError("line N: field: problem")``."""
+    items: list[LabeledItem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = LabeledItem.model_validate_json(line)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "line"
+            raise ValueError(f"line {number}: {where}: {first['msg']}") from None
+        if item.id in seen:
+            raise ValueError(f"line {number}: id: duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+    if not items:
+        raise ValueError("no labeled items")
+    return items
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One item the detector got wrong, and how."""
+
+    id: str
+    kind: str
+    expected: str
+    got: str
+    title: str
+
+
+@dataclass
+class EvalReport:
+    """Counts and ratios of one evaluation run."""
+
+    total: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    theater_correct: int = 0
+    stance_correct: int = 0
+    stance_exact: int = 0
+    misses: list[Miss] = field(default_factory=list)
+    category_errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return _ratio(2 * p * r, p + r)
+
+    @property
+    def theater_accuracy(self) -> float:
+        return _ratio(self.theater_correct, self.tp)
+
+    @property
+    def stance_accuracy(self) -> float:
+        return _ratio(self.stance_correct, self.tp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "confusion": {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn},
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "theater_accuracy": round(self.theater_accuracy, 4),
+            "stance_accuracy": round(self.stance_accuracy, 4),
+            "stance_exact": round(_ratio(self.stance_exact, self.tp), 4),
+            "errors_by_category": dict(self.category_errors.most_common()),
+            "misses": [miss.__dict__ for miss in self.misses],
+        }
+
+    def render(self) -> str:
+        """A terminal report: the figures, the confusion table, then every miss."""
+        lines = [
+            f"items {self.total}   precision {self.precision:.3f}   recall {self.recall:.3f}"
+            f"   F1 {self.f1:.3f}",
+            f"theater accuracy {self.theater_accuracy:.3f}   stance accuracy "
+            f"{self.stance_accuracy:.3f}   (exact stances {_ratio(self.stance_exact, self.tp):.3f})",
+            "",
+            "                 labeled flagged   labeled not",
+            f"  predicted yes  {self.tp:>15}   {self.fp:>11}",
+            f"  predicted no   {self.fn:>15}   {self.tn:>11}",
+        ]
+        if self.misses:
+            lines += ["", f"misses ({len(self.misses)}):"]
+            lines += [
+                f"  {m.id:<14} {m.kind:<15} expected {m.expected:<28} got {m.got:<28} {m.title}"
+                for m in self.misses
+            ]
+        return "\n".join(lines)
+
+
+def evaluate(detector: Detector, items: Iterable[LabeledItem]) -> EvalReport:
+    """Run the detector over every labeled item and compare."""
+    report = EvalReport()
+    for item in items:
+        result = detector.classify(item.id, item.title, item.text, language=item.language)
+        report.total += 1
+        _score_item(report, item, result)
+    return report
+
+
+def _score_item(report: EvalReport, item: LabeledItem, result: Classification) -> None:
+    def miss(kind: str, expected: object, got: object) -> None:
+        report.misses.append(Miss(item.id, kind, str(expected), str(got), item.title[:70]))
+        report.category_errors[item.category or "?"] += 1
+
+    if item.flagged and result.flagged:
+        report.tp += 1
+        if set(result.theaters) == set(item.theaters):
+            report.theater_correct += 1
+        else:
+            miss("theater", sorted(item.theaters), sorted(result.theaters))
+        if set(result.stances) & set(item.stances):
+            report.stance_correct += 1
+        else:
+            miss("stance", sorted(item.stances), sorted(result.stances))
+        if set(result.stances) == set(item.stances):
+            report.stance_exact += 1
+    elif item.flagged:
+        report.fn += 1
+        miss("false negative", "flagged", f"score {result.score:.2f}")
+    elif result.flagged:
+        report.fp += 1
+        miss("false positive", "not flagged", f"score {result.score:.2f}")
+    else:
+        report.tn += 1
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
