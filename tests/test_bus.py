@@ -100,9 +100,9 @@ async def test_killed_consumer_entry_is_reclaimed_by_another(redis: Redis, strea
         handled_by.append((message.id, delivery.deliveries))
 
     await StreamBus(redis, FAST).publish(stream, article(1))
-    doomed = asyncio.create_task(make_consumer(redis, stream, hang, name="doomed").run(
-        asyncio.Event()
-    ))
+    doomed = asyncio.create_task(
+        make_consumer(redis, stream, hang, name="doomed").run(asyncio.Event())
+    )
     await wait_for(started.is_set, message="first consumer took the entry")
     doomed.cancel()  # the process dies: no ack, the entry stays pending under "doomed"
     with pytest.raises(asyncio.CancelledError):

@@ -138,7 +138,10 @@ async def test_feed_to_signed_webhook(
     assert data["alert_id"]
     # Exactly one alert entry was produced: the lira story was not flagged.
     assert await redis.xlen(ALERTS) == 1
-    entry = (await redis.xrange(ALERTS))[0][1]
+    entries = await redis.xrange(ALERTS)
+    assert entries
+    [(_, entry)] = entries
+    assert entry is not None
     assert orjson.loads(entry["data"])["alert_id"] == data["alert_id"]
 
 

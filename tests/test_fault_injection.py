@@ -127,7 +127,7 @@ class Fleet:
 
     async def terminate_all(self) -> dict[str, int]:
         codes = {}
-        for replica, process in list(self.processes.items()):
+        for process in list(self.processes.values()):
             process.send_signal(signal.SIGTERM)
         for replica, process in list(self.processes.items()):
             codes[replica] = await asyncio.wait_for(process.wait(), timeout=30)
@@ -224,7 +224,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
             await redis.aclose()
             redis_server.stop()
 
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for subscriber in SUBSCRIBERS:
         ids = [webhook_id for webhook_id, _ in hooks.acknowledged[subscriber]]
         by_alert = {alert for _, alert in hooks.acknowledged[subscriber]}

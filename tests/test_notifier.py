@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -211,6 +212,10 @@ async def test_gone_disables_the_subscription_and_keeps_the_delivery(
     assert len(receiver.requests) == 1  # nothing more after 410
 
 
+def _has_requests(receiver: Receiver, count: int) -> bool:
+    return len(receiver.requests) == count
+
+
 async def _group_done(redis: Redis) -> bool:
     [info] = await redis.xinfo_groups(ALERTS)
     return bool(info["lag"] == 0 and info["pending"] == 0)
@@ -225,7 +230,7 @@ async def test_exhausted_retries_go_to_dead_letters_and_replay_keeps_the_id(
                        clock) as service:  # fmt: skip
         await publish(redis, make_alert("a1"))
         for attempt, wait in enumerate([5, 300, 1800], start=1):
-            await wait_for(lambda n=attempt: len(receiver.requests) == n, message=f"try {attempt}")
+            await wait_for(partial(_has_requests, receiver, attempt), message=f"try {attempt}")
             await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="rescheduled")
             await advance(clock, service, wait)
         await wait_for(lambda: dead_letters(redis), message="dead letter")
@@ -367,8 +372,11 @@ async def test_private_targets_are_refused_when_not_allowed(
     assert receiver.requests == []
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://10.1.2.3/", "http://[::1]/",
-                                 "http://169.254.169.254/latest", "http://localhost:8080/"])  # fmt: skip
+PRIVATE_URLS = ["http://127.0.0.1/x", "http://10.1.2.3/", "http://[::1]/",
+                "http://169.254.169.254/latest", "http://localhost:8080/"]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", PRIVATE_URLS)
 def test_check_target_refuses_private_literals(url: str) -> None:
     with pytest.raises(TargetRefusedError):
         check_target(url, allow_private=False)

@@ -19,7 +19,7 @@ from services.poller.sources import Source
 from shared.embedded_redis import free_port
 from shared.settings import Settings
 from tests.helpers import local_server, wait_for
-from tests.test_poller_support import eventually, poller_settings, published, rss, running, state
+from tests.test_poller_support import poller_settings, published, rss, running, state
 
 Probe = Callable[[], Awaitable[bool]]
 ITEMS = [
@@ -147,7 +147,7 @@ async def test_file_source(settings: Settings, redis: Redis, tmp_path: Path) -> 
     source = Source(id="file", url=feed.as_uri(), interval=0.1)
     async with running(poller_settings(settings), redis, [source]):
         unchanged: Probe = partial(_outcome, redis, "file", "not_modified")
-        await eventually(unchanged, message="file unchanged")
+        await wait_for(unchanged, message="file unchanged")
     assert len(await published(redis)) == 3
 
 
@@ -211,7 +211,7 @@ async def test_faulty_sources_never_stop_a_good_one(
                 await wait_for(lambda: server.not_modified["/good.xml"] >= 1, message="good 304")
                 for path in FAULTS:
                     failed: Probe = partial(_failed, redis, path.strip("/"))
-                    await eventually(failed, timeout=15, message=f"{path} to fail")
+                    await wait_for(failed, timeout=15, message=f"{path} to fail")
     assert len(await published(redis)) == 3
     for path, (outcome, what) in FAULTS.items():
         health = await state(redis, path.strip("/"))
@@ -246,7 +246,7 @@ async def test_unreachable_source_is_retried_with_backoff(
     ]
     async with running(poller_settings(settings), redis, sources):
         retried: Probe = partial(_failures, redis, "down", 3)
-        await eventually(retried, message="three attempts")
+        await wait_for(retried, message="three attempts")
     assert (await state(redis, "down")).last_outcome == "network_error"
     assert len(await published(redis)) == 1
 

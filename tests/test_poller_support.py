@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -14,7 +14,6 @@ from services.poller.state import SourceState, StateStore
 from shared.models import Article
 from shared.settings import Settings
 from shared.streams import ARTICLES, decode
-from tests.helpers import wait_for
 
 
 def rss(items: Sequence[tuple[str, str | None, str | None]], *, title: str = "Wire") -> str:
@@ -53,20 +52,6 @@ def poller_settings(settings: Settings, **poller: object) -> Settings:
             "bus": settings.bus.model_copy(update={"shutdown_grace_seconds": 2.0}),
         }
     )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]],
-    *,
-    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline on polling, not on one await
-    message: str,
-) -> None:
-    """:func:`tests.helpers.wait_for` on an async check.
-
-    mypy cannot solve ``wait_for``'s type variable for an async probe (both members of its
-    union match), hence the one ignore here rather than at every call.
-    """
-    await wait_for(check, timeout=timeout, message=message)  # type: ignore[arg-type]
 
 
 async def published(redis: Redis) -> list[Article]:

@@ -9,11 +9,11 @@ from typing import TextIO
 import click
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
+
 from services.classifier.detector import Detector
 from services.classifier.evaluate import evaluate as run_evaluation
 from services.classifier.evaluate import load_labels
 from services.classifier.lexicon import LexiconError
-
 from services.classifier.service import build_detector
 from shared.settings import ConfigError, load_settings
 

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 
 import py3langid
 
-from services.classifier.lexicon import Claimant, Lexicon, fold
+from services.classifier.lexicon import Claimant, Lexicon
+from services.classifier.patterns import fold
 from shared.models import Claim, Classification, Stance, Theater
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
 _UNATTRIBUTED = "news report"
+UNDETERMINED = "und"  # BCP 47: language not determined
 _LANGUAGE_SAMPLE_CHARS = 300
 _MAX_EVIDENCE = 3
 _MAX_EVIDENCE_CHARS = 400
@@ -72,10 +74,13 @@ class Detector:
     ) -> Classification:
         """The verdict for one article, with the sentences that justify it."""
         document = f"{title.strip()}\n{text.strip()}"
-        language = language or _detect_language(title, text)
         folded = fold(document)
         if not self.lexicon.turkey.search(folded):
-            return Classification(id=article_id, flagged=False, score=0.0, language=language)
+            # Never about Turkey: skip the (costly) language detection too.
+            return Classification(
+                id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
+            )
+        language = language or _detect_language(title, text)
         sentences = self._sentences(document, folded, title_end=len(title.strip()))
         involved = [s for s in sentences if s.strength > 0]
         score = self._score(involved, sentences, folded)
@@ -117,10 +122,9 @@ class Detector:
             for match in pattern.finditer(folded):
                 sentence = where(match.start())
                 setattr(sentence, name, getattr(sentence, name) + 1)
-        for match in lex.places.finditer(folded):
-            where(match.start()).theaters.append(lex.place_theater[str(match.lastgroup)])
-        for match in lex.claimants.finditer(folded):
-            who = lex.claimant_of[str(match.lastgroup)]
+        for match, theater in lex.places.finditer(folded):
+            where(match.start()).theaters.append(theater)
+        for match, who in lex.claimants.finditer(folded):
             where(match.start()).claimants.append((match.start(), match.end(), who))
         for match in lex.speech.finditer(folded):
             where(match.start()).speech.append((match.start(), match.end()))
@@ -235,7 +239,8 @@ def _theaters(involved: list[_Sentence], sentences: list[_Sentence]) -> list[The
             counts.update(sentence.theaters)
     if not counts:
         return ["other"]
-    specific = {t: n for t, n in counts.items() if t != "other"} or dict(counts)
+    specific: dict[Theater, int] = {t: n for t, n in counts.items() if t != "other"}
+    specific = specific or dict(counts)
     top = max(specific.values())
     return [t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top]
 

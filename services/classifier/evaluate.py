@@ -107,6 +107,10 @@ class EvalReport:
     def stance_accuracy(self) -> float:
         return _ratio(self.stance_correct, self.tp)
 
+    @property
+    def stance_exact_ratio(self) -> float:
+        return _ratio(self.stance_exact, self.tp)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "total": self.total,
@@ -116,7 +120,7 @@ class EvalReport:
             "f1": round(self.f1, 4),
             "theater_accuracy": round(self.theater_accuracy, 4),
             "stance_accuracy": round(self.stance_accuracy, 4),
-            "stance_exact": round(_ratio(self.stance_exact, self.tp), 4),
+            "stance_exact": round(self.stance_exact_ratio, 4),
             "errors_by_category": dict(self.category_errors.most_common()),
             "misses": [miss.__dict__ for miss in self.misses],
         }
@@ -127,7 +131,7 @@ class EvalReport:
             f"items {self.total}   precision {self.precision:.3f}   recall {self.recall:.3f}"
             f"   F1 {self.f1:.3f}",
             f"theater accuracy {self.theater_accuracy:.3f}   stance accuracy "
-            f"{self.stance_accuracy:.3f}   (exact stances {_ratio(self.stance_exact, self.tp):.3f})",
+            f"{self.stance_accuracy:.3f}   (exact stances {self.stance_exact_ratio:.3f})",
             "",
             "                 labeled flagged   labeled not",
             f"  predicted yes  {self.tp:>15}   {self.fp:>11}",

@@ -1,21 +1,21 @@
 """The detection lexicon: YAML data validated at load and compiled into fast matchers.
 
 Every list of the lexicon becomes one compiled regular expression over *folded* text (see
-:func:`fold`), so a document is scanned once per list, whatever the number of patterns.
+:mod:`services.classifier.patterns`), so a document is scanned once per list, whatever the
+number of patterns.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.classifier.patterns import LabeledMatcher, fold, trie_regex
 from shared.models import THEATERS, Theater
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon.yaml")
@@ -24,49 +24,6 @@ _PATTERN_SHAPE = re.compile(r"^(?:[\w'.&-]+\??[\w'.&-]*\*?)(?: [\w'.&-]+\??[\w'.
 
 class LexiconError(Exception):
     """The lexicon file is missing, not YAML, or not a valid lexicon (the message says where)."""
-
-
-@cache
-def _fold_table() -> dict[int, str]:
-    """Lowercase, drop diacritics and unify Turkish/Cyrillic letters, one char for one char.
-
-    Keeping the length lets positions in folded text point into the original text.
-    """
-    table: dict[int, str] = {}
-    for code in range(0x20, 0x530):
-        char = chr(code)
-        lowered = char.lower()
-        base = unicodedata.normalize("NFKD", lowered)
-        base = "".join(c for c in base if not unicodedata.combining(c)) or lowered
-        folded = base[0] if len(base) == 1 else lowered[0]
-        if folded != char:
-            table[code] = folded
-    table.update({ord("İ"): "i", ord("ı"): "i", ord("I"): "i", ord("ё"): "е", ord("Ё"): "е"})
-    table.update({ord("й"): "и", ord("Й"): "и"})
-    table.update({ord(c): "'" for c in "’‘`´ʼ"})
-    table.update({ord(c): "-" for c in "‐‑‒–—"})
-    return table
-
-
-def fold(text: str) -> str:
-    """Text ready for matching: ``Türkiye’nin`` → ``turkiye'nin``; same length as the input."""
-    return text.translate(_fold_table())
-
-
-def _pattern_regex(pattern: str) -> str:
-    """One lexicon pattern as a regular expression (syntax in lexicon.yaml's header)."""
-    parts = []
-    for word in fold(pattern).split():
-        stem = re.escape(word.rstrip("*")).replace(r"\?", r"\w?").replace(r"\-", r"[\s-]*")
-        parts.append(stem + (r"\w*" if word.endswith("*") else ""))
-    ending = "" if pattern.endswith("*") else r"(?!\w)"
-    return r"(?<!\w)" + r"[\s-]+".join(parts) + ending
-
-
-def compile_patterns(patterns: list[str]) -> re.Pattern[str]:
-    """All patterns of one list as a single alternation, longest first."""
-    ordered = sorted(set(patterns), key=len, reverse=True)
-    return re.compile("|".join(_pattern_regex(p) for p in ordered))
 
 
 Patterns = list[str]
@@ -154,54 +111,32 @@ class Lexicon:
     denial: re.Pattern[str]
     speech: re.Pattern[str]
     abroad: re.Pattern[str]
-    places: re.Pattern[str]
-    place_theater: dict[str, Theater]
-    claimants: re.Pattern[str]
-    claimant_of: dict[str, Claimant]
+    places: LabeledMatcher[Theater]
+    claimants: LabeledMatcher[Claimant]
 
     @classmethod
     def compile(cls, data: LexiconFile) -> Lexicon:
-        place_theater: dict[str, Theater] = {}
-        for theater, places in data.theaters.items():
-            for place in places:
-                place_theater[_group_name(place)] = theater
+        place_theater = {p: t for t, places in data.theaters.items() for p in places}
         claimant_of: dict[str, Claimant] = {}
-        claimant_patterns: dict[str, str] = {}
         for entry in data.claimants:
             who = Claimant(entry.name, entry.turkish, entry.media)
             for pattern in entry.patterns:
-                key = _group_name(pattern)
-                claimant_of.setdefault(key, who)
-                claimant_patterns.setdefault(key, pattern)
+                claimant_of.setdefault(pattern, who)
         return cls(
-            turkey=compile_patterns(data.turkey),
-            turkish_actors=compile_patterns(data.turkish_actors),
-            turkish_forces=compile_patterns(data.turkish_forces),
-            military_strong=compile_patterns(data.military.strong),
-            military_weak=compile_patterns(data.military.weak),
-            arms_trade=compile_patterns(data.arms_trade),
-            off_topic=compile_patterns(data.off_topic),
-            threat=compile_patterns(data.threat),
-            denial=compile_patterns(data.denial),
-            speech=compile_patterns(data.speech),
-            abroad=compile_patterns(data.abroad),
-            places=_named_alternation({_group_name(p): p for ps in data.theaters.values()
-                                       for p in ps}),  # fmt: skip
-            place_theater=place_theater,
-            claimants=_named_alternation(claimant_patterns),
-            claimant_of=claimant_of,
+            turkey=trie_regex(data.turkey),
+            turkish_actors=trie_regex(data.turkish_actors),
+            turkish_forces=trie_regex(data.turkish_forces),
+            military_strong=trie_regex(data.military.strong),
+            military_weak=trie_regex(data.military.weak),
+            arms_trade=trie_regex(data.arms_trade),
+            off_topic=trie_regex(data.off_topic),
+            threat=trie_regex(data.threat),
+            denial=trie_regex(data.denial),
+            speech=trie_regex(data.speech),
+            abroad=trie_regex(data.abroad),
+            places=LabeledMatcher.build(place_theater),
+            claimants=LabeledMatcher.build(claimant_of),
         )
-
-
-def _group_name(pattern: str) -> str:
-    """A regex group name unique to a pattern (folded, so equal spellings share it)."""
-    return "p" + fold(pattern).encode().hex()
-
-
-def _named_alternation(patterns: dict[str, str]) -> re.Pattern[str]:
-    """Like :func:`compile_patterns`, but ``match.lastgroup`` tells which pattern matched."""
-    ordered = sorted(patterns.items(), key=lambda item: len(item[1]), reverse=True)
-    return re.compile("|".join(f"(?P<{key}>{_pattern_regex(p)})" for key, p in ordered))
 
 
 def load_lexicon(path: Path | None = None) -> Lexicon:

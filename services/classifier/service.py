@@ -13,9 +13,9 @@ from pathlib import Path
 
 import structlog
 from redis.asyncio import Redis
+
 from services.classifier.detector import Detector
 from services.classifier.lexicon import LexiconError, load_lexicon
-
 from shared import metrics
 from shared.bus import Delivery, StreamBus
 from shared.models import Alert, Article

@@ -182,7 +182,7 @@ class JobQueue:
         """The alerts a job carries; a digest's are collected until its first attempt."""
         if job.alerts or job.digest_key is None:
             return list(job.alerts)
-        rows = await self.redis.lrange(job.digest_key, 0, -1)  # type: ignore[misc]
+        rows = await self.redis.lrange(job.digest_key, 0, -1)
         alerts = [Alert.model_validate_json(row) for row in rows]
         return sorted(alerts, key=_reading_order)
 

@@ -8,7 +8,7 @@ A version counter lets replicas notice a change without re-reading every alert.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -111,7 +111,8 @@ class SubscriptionStore:
         return updated
 
     async def state(self, subscription_id: str) -> DeliveryState:
-        return DeliveryState.from_hash(await self.redis.hgetall(_state_key(subscription_id)))
+        raw = cast(dict[str, str], await self.redis.hgetall(_state_key(subscription_id)))
+        return DeliveryState.from_hash(raw)
 
     async def record_success(self, subscription_id: str, at: float) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

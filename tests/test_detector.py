@@ -1,0 +1,187 @@
+"""The detector, the lexicon loader and the evaluation, on hand-written articles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.classifier.detector import Detector
+from services.classifier.evaluate import evaluate, load_labels
+from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
+from services.classifier.patterns import LabeledMatcher, fold, trie_regex
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(load_lexicon())
+
+
+def test_a_contested_report_names_each_claimant_and_stance(detector: Detector) -> None:
+    result = detector.classify(
+        "k1",
+        "Armenia accuses Turkey of sending F-16s to Azerbaijan; Ankara denies",
+        "Armenia's foreign ministry said Turkish F-16 fighter jets had been deployed to "
+        "Azerbaijan near the border. Turkey's foreign ministry denied the claim, calling it "
+        "baseless.",
+    )
+    assert result.flagged
+    assert result.theaters == ["karabakh"]
+    assert {"assertion", "denial"} <= set(result.stances)
+    claims = {(claim.claimant, claim.stance) for claim in result.claims}
+    assert ("Armenian government", "assertion") in claims
+    assert ("Turkish foreign ministry", "denial") in claims
+    denial = next(c for c in result.claims if c.claimant == "Turkish foreign ministry")
+    assert denial.evidence.startswith("Turkey's foreign ministry denied the claim")
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "theater", "stance"),
+    [
+        ("Turkish drones strike PKK targets in northern Iraq",
+         "Turkish armed drones struck PKK positions in the Qandil mountains overnight, "
+         "Turkey's defence ministry said.", "iraq", "acknowledgment"),
+        ("Erdogan threatens new operation in Syria",
+         "President Erdogan said Turkey could launch a new cross-border operation against "
+         "Kurdish fighters in northern Syria at any moment.", "syria", "threat"),
+        ("UN panel: Turkish-paid Syrian mercenaries still in Libya",
+         "A UN panel of experts reported that Syrian fighters recruited and paid by Turkey "
+         "remain deployed around Tripoli.", "libya", "assertion"),
+        ("Turkish armoured vehicles seen crossing into Idlib",
+         "A convoy of Turkish armoured vehicles and tanks crossed into Idlib province on "
+         "Tuesday.", "syria", "report"),
+        ("Türk Silahlı Kuvvetleri Irak'ın kuzeyinde harekât düzenledi",
+         "Milli Savunma Bakanlığı, Pençe-Kilit Harekâtı bölgesinde 7 teröristin etkisiz hale "
+         "getirildiğini açıkladı.", "iraq", "acknowledgment"),
+        ("В Ливии остаются турецкие военные",
+         "Турецкие военные инструкторы и сирийские наёмники по-прежнему находятся в Триполи, "
+         "заявили в МИД России.", "libya", "assertion"),
+        ("L'armée turque déploie des drones à Chypre",
+         "Des drones turcs ont été déployés sur une base du nord de Chypre, a annoncé le "
+         "ministère turc de la Défense.", "cyprus", "acknowledgment"),
+    ],
+)  # fmt: skip
+def test_involvement_is_flagged_with_theater_and_stance(
+    detector: Detector, title: str, text: str, theater: str, stance: str
+) -> None:
+    result = detector.classify("x", title, text)
+    assert result.flagged, result
+    assert result.theaters == [theater]
+    assert stance in result.stances
+    assert result.evidence, "a flag always cites its sentences"
+    assert all(sentence in f"{title}\n{text}" for sentence in result.evidence)
+    assert 0.5 <= result.score <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("Turkish lira slips to record low", "The lira weakened after inflation data."),
+        ("Galatasaray beat Fenerbahce", "Galatasaray won the Istanbul derby 2-1."),
+        ("How to roast a Thanksgiving turkey", "Brine the bird overnight and roast it slowly."),
+        ("Baykar sells Bayraktar TB2 drones to Poland",
+         "Turkish drone maker Baykar signed a contract to export TB2 drones to Poland's army."),
+        ("Russian peacekeepers leave Karabakh",
+         "Russian peacekeepers began withdrawing from Nagorno-Karabakh, Moscow said."),
+        ("Armenian and Azerbaijani troops exchange fire",
+         "Armenia and Azerbaijan accused each other of shelling positions near the border."),
+        ("Magnitude 6 earthquake hits eastern Turkey",
+         "Soldiers and rescue teams searched the rubble in Malatya after the quake."),
+        ("Israel strikes targets in Gaza", "Israeli jets struck targets in the Gaza Strip."),
+    ],
+)  # fmt: skip
+def test_hard_negatives_are_not_flagged(detector: Detector, title: str, text: str) -> None:
+    result = detector.classify("x", title, text)
+    assert not result.flagged, result
+    assert result.claims == []
+    assert result.theaters == []
+
+
+def test_an_article_that_never_mentions_turkey_scores_zero(detector: Detector) -> None:
+    result = detector.classify("x", "Rain in Spain", "Heavy rain flooded Valencia.", "es")
+    assert result.score == 0.0
+    assert result.language == "es"
+
+
+def test_language_is_detected_when_not_given(detector: Detector) -> None:
+    result = detector.classify(
+        "x", "Turquie", "L'armée turque a déployé des soldats en Libye, selon le ministère."
+    )
+    assert result.language == "fr"
+
+
+def test_folding_keeps_length_and_unifies_spellings() -> None:
+    original = "Türkiye’nin İstanbul ERDOĞAN Azerbaïdjan Ёлка"
+    assert len(fold(original)) == len(original)
+    assert fold(original) == "turkiye'nin istanbul erdogan azerbaidjan елка"
+
+
+def test_patterns_respect_word_boundaries_wildcards_and_hyphens() -> None:
+    regex = trie_regex(["turkish troops", "deploy*", "f 16*", "defen?e ministry", "iha*"])
+    found = [m.group() for m in regex.finditer(fold(
+        "Turkish-troops were deployed; F-16s and the defense ministry; siha is not iha; "
+        "redeployed"))]  # fmt: skip
+    assert found == ["turkish-troops", "deployed", "f-16s", "defense ministry", "iha"]
+
+
+def test_a_labeled_matcher_prefers_the_longer_phrase() -> None:
+    matcher = LabeledMatcher.build({"iraq": "iraq", "northern iraq": "north", "erbil": "krg"})
+    labels = [label for _, label in matcher.finditer("in northern iraq and erbil, iraq")]
+    assert labels == ["north", "krg", "iraq"]
+
+
+def test_a_bad_lexicon_fails_with_the_location_of_the_problem(tmp_path: Path) -> None:
+    text = DEFAULT_LEXICON.read_text(encoding="utf-8").replace("  - troops\n", "  - tro*ops\n")
+    bad = tmp_path / "lexicon.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"military\.strong: .*tro\*ops"):
+        load_lexicon(bad)
+    bad.write_text("version: 1\nturkey: [", encoding="utf-8")
+    with pytest.raises(LexiconError, match="not valid YAML"):
+        load_lexicon(bad)
+    with pytest.raises(LexiconError, match="cannot read lexicon"):
+        load_lexicon(tmp_path / "missing.yaml")
+
+
+def test_a_lexicon_edit_changes_the_verdict(tmp_path: Path) -> None:
+    text = DEFAULT_LEXICON.read_text(encoding="utf-8").replace(
+        "    - mali\n", "    - mali\n    - burkina faso\n"
+    )
+    edited = tmp_path / "lexicon.yaml"
+    edited.write_text(text, encoding="utf-8")
+    title, body = "Ankara mulls troops", "Turkey said it may deploy troops to Burkina Faso."
+    assert (
+        Detector(load_lexicon()).classify("x", title, body).score
+        < Detector(load_lexicon(edited)).classify("x", title, body).score
+    )
+
+
+def test_evaluation_counts_hits_and_misses(detector: Detector, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        '{"id": "a", "title": "Turkish troops deploy to Libya", "text": "Turkish troops '
+        'arrived in Tripoli, the defence ministry in Ankara said.", "flagged": true, '
+        '"theaters": ["libya"], "stances": ["acknowledgment"]}\n'
+        '{"id": "b", "title": "Lira falls", "text": "The Turkish lira fell.", "flagged": true, '
+        '"theaters": ["other"], "stances": ["report"]}\n'
+        '{"id": "c", "title": "Lira rises", "text": "The Turkish lira rose.", "flagged": false}\n',
+        encoding="utf-8",
+    )
+    report = evaluate(detector, load_labels(labels))
+    assert (report.tp, report.fn, report.tn, report.fp) == (1, 1, 1, 0)
+    assert report.precision == 1.0
+    assert report.recall == 0.5
+    assert report.theater_accuracy == 1.0
+    assert [miss.id for miss in report.misses] == ["b"]
+    assert "F1 0.667" in report.render()
+
+
+def test_a_bad_label_line_is_named(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        '{"id": "a", "title": "t", "text": "x", "flagged": false}\n'
+        '{"id": "b", "title": "t", "text": "x", "flagged": "maybe"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="line 2: flagged"):
+        load_labels(labels)
