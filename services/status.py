@@ -1,7 +1,8 @@
-"""``vigil status``: streams, consumer groups and dead letters at a glance."""
+"""``vigil status``: streams, consumer groups, dead letters, sources and subscriptions at a glance."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -9,45 +10,85 @@ import click
 import orjson
 from redis.asyncio import Redis
 
+from services.notifier.jobs import JobQueue
+from services.notifier.store import SubscriptionStore
+from services.poller.cli import configured_sources, source_rows
+from services.poller.sources import Source
 from services.redis_cli import with_redis
 from shared.bus import StreamBus
-from shared.streams import ALERTS, ARTICLES, DEAD
+from shared.settings import NotifierSettings
+from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
 
 
-async def collect_status(redis: Redis) -> dict[str, Any]:
+async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
     """Everything ``vigil status`` shows, as plain data."""
     bus = StreamBus(redis)
     streams = []
-    for stream in (ARTICLES, ALERTS, DEAD):
+    for stream in (ARTICLES, ALERTS, DELIVERIES, DEAD):
         groups = [asdict(g) for g in await bus.group_status(stream)]
         streams.append({"stream": stream, "length": int(await redis.xlen(stream)),
                         "groups": groups})  # fmt: skip
-    return {"streams": streams}
+    waiting = await JobQueue(redis, NotifierSettings()).counts()
+    subscriptions = []
+    for row in await SubscriptionStore(redis).overview():
+        sub, state = row["subscription"], row["state"]
+        subscriptions.append({**sub, "state": state, "jobs_waiting": waiting.get(sub["id"], 0)})
+    return {
+        "streams": streams,
+        "sources": await source_rows(redis, sources),
+        "subscriptions": subscriptions,
+    }
 
 
-def render_status(data: dict[str, Any]) -> str:
-    """The status as a readable terminal view."""
-    lines = [f"{'STREAM':<16} {'LENGTH':>8}  {'GROUP':<12} {'CONSUMERS':>9} {'PENDING':>8} "
-             f"{'LAG':>8}"]  # fmt: skip
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]  # fmt: skip
+
+
+def _subscription_health(row: dict[str, Any], now: float) -> str:
+    state = row["state"]
+    if not row["enabled"]:
+        return "disabled" + (f" ({state['disabled_reason']})" if state["disabled_reason"] else "")
+    if state["circuit_open_until"] > now:
+        return "circuit open"
+    return "failing" if state["consecutive_failures"] else "ok"
+
+
+def render_status(data: dict[str, Any], now: float | None = None) -> str:
+    """The status as a readable terminal view: three tables."""
+    now = time.time() if now is None else now
+    streams: list[tuple[str, ...]] = [("STREAM", "LENGTH", "GROUP", "CONSUMERS", "PENDING", "LAG")]
     for stream in data["streams"]:
-        groups = stream["groups"] or [None]
-        for group in groups:
+        for group in stream["groups"] or [None]:
             if group is None:
-                lines.append(f"{stream['stream']:<16} {stream['length']:>8}  {'-':<12}")
+                streams.append((stream["stream"], str(stream["length"]), "-", "", "", ""))
                 continue
             lag = "?" if group["lag"] is None else str(group["lag"])
-            lines.append(
-                f"{stream['stream']:<16} {stream['length']:>8}  {group['group']:<12} "
-                f"{group['consumers']:>9} {group['pending']:>8} {lag:>8}"
-            )
+            streams.append((stream["stream"], str(stream["length"]), group["group"],
+                            str(group["consumers"]), str(group["pending"]), lag))  # fmt: skip
+    sources: list[tuple[str, ...]] = [("SOURCE", "HEALTH", "FAILS", "ITEMS", "LAST ERROR")]
+    sources += [(str(s["id"]), str(s["health"]), str(s["consecutive_failures"]),
+                 str(s["items_seen"]), str(s["last_error"] or "")[:60])
+                for s in data["sources"]]  # fmt: skip
+    subs: list[tuple[str, ...]] = [
+        ("SUBSCRIPTION", "CHANNEL", "MODE", "STATE", "DELIVERED", "FAILED", "DEAD", "WAITING")
+    ]
+    subs += [(row["id"], row["channel"], row["mode"], _subscription_health(row, now),
+              str(row["state"]["delivered"]), str(row["state"]["failed"]),
+              str(row["state"]["dead_lettered"]), str(row["jobs_waiting"]))
+             for row in data["subscriptions"]]  # fmt: skip
+    lines = _table(streams) + [""] + _table(sources) + [""]
+    lines += _table(subs) if len(subs) > 1 else ["no subscriptions in Redis (no notifier ran yet)"]
     return "\n".join(lines)
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(as_json: bool) -> None:
-    """Streams with length, consumer groups with lag and pending counts, dead letters."""
-    data = with_redis(collect_status)
+    """Streams, consumer groups (lag, pending), dead letters, sources and subscriptions."""
+    sources = configured_sources()
+    data = with_redis(lambda redis: collect_status(redis, sources))
     if as_json:
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     else:

@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from redis.asyncio import Redis
 
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
 from shared.settings import Settings
+from tests.helpers import local_server
+from tests.notifier_support import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +50,13 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         bus={"claim_idle_ms": 500, "claim_interval_seconds": 0.2, "block_ms": 200},
         _env_file=None,
     )
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hook = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", hook.handle)
+    async with local_server(app) as base:
+        hook.url = f"{base}/hook"
+        yield hook

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import click
 import orjson
+from redis.asyncio import Redis
 
 from services.poller.articles import build_article, identify
 from services.poller.fetch import Fetcher, FetchError
@@ -15,7 +16,7 @@ from services.poller.parse import ParseError, parse_document
 from services.poller.schedule import Schedule
 from services.poller.sources import DEFAULT_SOURCES_FILE, Source, SourceType, load_sources
 from services.poller.state import SourceState, StateStore
-from shared.connection import connect
+from services.redis_cli import with_redis
 from shared.models import utcnow
 from shared.settings import ConfigError, Settings, load_settings
 
@@ -62,30 +63,25 @@ def _row(source: Source, state: SourceState, due: float | None) -> dict[str, obj
     }
 
 
-async def _status_rows(settings: Settings, configured: list[Source]) -> list[dict[str, object]]:
-    assert settings.redis_url is not None  # checked by the caller
-    redis = connect(settings.redis_url, settings.bus)
-    try:
-        ids = [s.id for s in configured]
-        states = await StateStore(redis).many(ids)
-        dues = await Schedule(redis).due_times(ids)
-    finally:
-        await redis.aclose()
+async def source_rows(redis: Redis, configured: list[Source]) -> list[dict[str, object]]:
+    """Every configured source with its health as recorded by the pollers."""
+    ids = [s.id for s in configured]
+    states = await StateStore(redis).many(ids)
+    dues = await Schedule(redis).due_times(ids)
     return [_row(s, st, d) for s, st, d in zip(configured, states, dues, strict=True)]
 
 
-def _sources_file(settings: Settings) -> list[Source]:
-    return load_sources(settings.sources_file or DEFAULT_SOURCES_FILE)
+def configured_sources() -> list[Source]:
+    """The sources of ``VIGIL_SOURCES_FILE``, or the bundled default list."""
+    return load_sources(load_settings().sources_file or DEFAULT_SOURCES_FILE)
 
 
 @sources.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
 def status(as_json: bool) -> None:
     """Health of every configured source, as recorded in Redis by the pollers."""
-    settings = load_settings()
-    if settings.redis_url is None:
-        raise ConfigError("VIGIL_REDIS_URL is required to read source health")
-    rows = asyncio.run(_status_rows(settings, _sources_file(settings)))
+    configured = configured_sources()
+    rows = with_redis(lambda redis: source_rows(redis, configured))
     if as_json:
         for row in rows:
             click.echo(orjson.dumps(row).decode())
