@@ -25,6 +25,10 @@ from services.classifier.patterns import fold
 from shared.models import Claim, Classification, Stance, Theater
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
+_NEGATED = re.compile(r"(?:\bnot|n't|\bnever)\s+$")
+_ORIGIN = re.compile(r"(?:\bfrom|\bиз)\s+(?:the\s+)?(?:northern\s+|southern\s+)?$")
+_LOOK_BEHIND_CHARS = 24
+_AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant follows closely
 _UNATTRIBUTED = "news report"
 UNDETERMINED = "und"  # BCP 47: language not determined
 _LANGUAGE_SAMPLE_CHARS = 300
@@ -33,7 +37,10 @@ _MAX_EVIDENCE_CHARS = 400
 # How much one involvement sentence contributes, by kind, before the article-level factors.
 _WEIGHT_FORCES = 0.62
 _WEIGHT_ACTOR_STRONG = 0.5
+_WEIGHT_MENTION_STRONG = 0.3
 _WEIGHT_ACTOR_WEAK = 0.22
+_DOMESTIC_FACTOR = 0.3
+_ARMS_TRADE_TITLE_FACTOR = 0.5
 _TITLE_BOOST = 1.25
 _ARMS_TRADE_FACTOR = 0.2
 _NO_PLACE_FACTOR = 0.45
@@ -50,6 +57,8 @@ class _Sentence:
     is_title: bool
     forces: int = 0
     actors: int = 0
+    mentions: int = 0
+    domestic: int = 0
     strong: int = 0
     weak: int = 0
     arms_trade: int = 0
@@ -89,7 +98,7 @@ class Detector:
             return Classification(
                 id=article_id, flagged=False, score=round(score, 4), language=language
             )
-        claims = self._claims(document, sentences)
+        claims = self._claims(document, sentences, subject_first=language == "tr")
         stances = list(dict.fromkeys(claim.stance for claim in claims)) or ["report"]
         return Classification(
             id=article_id,
@@ -114,16 +123,20 @@ class Detector:
         lex = self.lexicon
         counters = (
             ("forces", lex.turkish_forces), ("actors", lex.turkish_actors),
+            ("mentions", lex.mentions), ("domestic", lex.domestic),
             ("strong", lex.military_strong), ("weak", lex.military_weak),
             ("arms_trade", lex.arms_trade), ("off_topic", lex.off_topic),
             ("threat", lex.threat), ("denial", lex.denial),
         )  # fmt: skip
         for name, pattern in counters:
             for match in pattern.finditer(folded):
+                if name == "denial" and _NEGATED.search(folded, _before(match), match.start()):
+                    continue  # "did not deny" is no denial
                 sentence = where(match.start())
                 setattr(sentence, name, getattr(sentence, name) + 1)
         for match, theater in lex.places.finditer(folded):
-            where(match.start()).theaters.append(theater)
+            if not _ORIGIN.search(folded, _before(match), match.start()):  # "from Syria": origin
+                where(match.start()).theaters.append(theater)
         for match, who in lex.claimants.finditer(folded):
             where(match.start()).claimants.append((match.start(), match.end(), who))
         for match in lex.speech.finditer(folded):
@@ -144,14 +157,19 @@ class Detector:
         if not any(s.theaters for s in sentences) and not self.lexicon.abroad.search(folded):
             score *= _NO_PLACE_FACTOR
         title = [s for s in sentences if s.is_title]
-        if any(s.off_topic for s in title) and not any(s.strength for s in title):
-            score *= _OFF_TOPIC_TITLE_FACTOR
+        if max(s.strength for s in title) < _WEIGHT_MENTION_STRONG:
+            if any(s.off_topic for s in title):
+                score *= _OFF_TOPIC_TITLE_FACTOR
+            if any(s.arms_trade for s in title):
+                score *= _ARMS_TRADE_TITLE_FACTOR
         off_topic = sum(s.off_topic for s in sentences)
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
         return min(score, 1.0)
 
-    def _claims(self, document: str, sentences: list[_Sentence]) -> list[Claim]:
+    def _claims(
+        self, document: str, sentences: list[_Sentence], *, subject_first: bool
+    ) -> list[Claim]:
         """One claim per sentence that reports, asserts, denies, acknowledges or threatens."""
         claims: list[Claim] = []
         seen: set[tuple[str, str]] = set()
@@ -160,7 +178,7 @@ class Detector:
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
                 continue
-            claimant = _claimant(sentence)
+            claimant = _claimant(sentence, subject_first)
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
             if (name, stance) in seen:
@@ -171,6 +189,11 @@ class Detector:
         if any(claim.claimant != _UNATTRIBUTED for claim in claims):
             claims = [claim for claim in claims if claim.claimant != _UNATTRIBUTED]
         return claims
+
+
+def _before(match: re.Match[str]) -> int:
+    """Where to start looking at the few words before a match."""
+    return max(0, match.start() - _LOOK_BEHIND_CHARS)
 
 
 def _split(document: str, start: int, end: int, *, is_title: bool) -> list[_Sentence]:
@@ -192,24 +215,32 @@ def _strength(sentence: _Sentence) -> float:
         strength = _WEIGHT_FORCES
     elif sentence.actors and sentence.strong:
         strength = _WEIGHT_ACTOR_STRONG
+    elif sentence.mentions and sentence.strong:
+        strength = _WEIGHT_MENTION_STRONG
     elif sentence.actors and sentence.weak and sentence.theaters:
         strength = _WEIGHT_ACTOR_WEAK
     else:
         return 0.0
     if sentence.arms_trade:
         strength *= _ARMS_TRADE_FACTOR
+    if sentence.domestic and not sentence.theaters:
+        strength *= _DOMESTIC_FACTOR
     return strength
 
 
-def _claimant(sentence: _Sentence) -> Claimant | None:
-    """Whoever speaks: the claimant nearest before a speech verb, or after "according to"."""
+def _claimant(sentence: _Sentence, subject_first: bool) -> Claimant | None:
+    """Whoever speaks: the claimant before a speech verb, or right after one.
+
+    English puts the speaker nearest the verb ("..., Russian officials said"); Turkish puts
+    the subject first and the verb last ("Bakanlık, ... açıkladı"), hence ``subject_first``.
+    """
     if not sentence.claimants:
         return None
     for verb_start, verb_end in sentence.speech:
         before = [c for c in sentence.claimants if c[1] <= verb_start]
         if before:
-            return before[-1][2]
-        after = [c for c in sentence.claimants if c[0] >= verb_end]
+            return before[0][2] if subject_first else before[-1][2]
+        after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
         if after:
             return after[0][2]
     if sentence.denial or sentence.threat:
@@ -229,14 +260,12 @@ def _stance(sentence: _Sentence, claimant: Claimant | None) -> Stance:
 
 
 def _theaters(involved: list[_Sentence], sentences: list[_Sentence]) -> list[Theater]:
-    """Where the involvement happens: places in involvement sentences, else anywhere."""
+    """Where the involvement happens: places weighted by the sentence that names them."""
     counts: Counter[Theater] = Counter()
-    for sentence in involved:
+    for sentence in sentences:
+        weight = (2 if sentence.is_title else 1) * (2 if sentence.strength > 0 else 1)
         for theater in sentence.theaters:
-            counts[theater] += 2 if sentence.is_title else 1
-    if not counts:
-        for sentence in sentences:
-            counts.update(sentence.theaters)
+            counts[theater] += weight
     if not counts:
         return ["other"]
     specific: dict[Theater, int] = {t: n for t, n in counts.items() if t != "other"}

@@ -61,6 +61,7 @@ class LexiconFile(BaseModel):
 
     version: int = Field(ge=1, le=1)
     turkey: Patterns = Field(min_length=1)
+    turkish_products: Patterns
     turkish_actors: Patterns = Field(min_length=1)
     turkish_forces: Patterns = Field(min_length=1)
     military: _Military
@@ -71,11 +72,12 @@ class LexiconFile(BaseModel):
     speech: Patterns
     theaters: dict[Theater, Patterns]
     abroad: Patterns
+    domestic: Patterns
     claimants: list[_Claimant] = Field(min_length=1)
 
     _check = field_validator(
-        "turkey", "turkish_actors", "turkish_forces", "arms_trade", "off_topic", "threat",
-        "denial", "speech", "abroad",
+        "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade", "off_topic", "threat",
+        "denial", "speech", "abroad", "domestic",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -101,6 +103,7 @@ class Lexicon:
     """Compiled matchers, ready for the detector."""
 
     turkey: re.Pattern[str]
+    mentions: re.Pattern[str]
     turkish_actors: re.Pattern[str]
     turkish_forces: re.Pattern[str]
     military_strong: re.Pattern[str]
@@ -111,6 +114,7 @@ class Lexicon:
     denial: re.Pattern[str]
     speech: re.Pattern[str]
     abroad: re.Pattern[str]
+    domestic: re.Pattern[str]
     places: LabeledMatcher[Theater]
     claimants: LabeledMatcher[Claimant]
 
@@ -123,7 +127,8 @@ class Lexicon:
             for pattern in entry.patterns:
                 claimant_of.setdefault(pattern, who)
         return cls(
-            turkey=trie_regex(data.turkey),
+            turkey=trie_regex(data.turkey + data.turkish_products),
+            mentions=trie_regex(data.turkey),
             turkish_actors=trie_regex(data.turkish_actors),
             turkish_forces=trie_regex(data.turkish_forces),
             military_strong=trie_regex(data.military.strong),
@@ -134,6 +139,7 @@ class Lexicon:
             denial=trie_regex(data.denial),
             speech=trie_regex(data.speech),
             abroad=trie_regex(data.abroad),
+            domestic=trie_regex(data.domestic),
             places=LabeledMatcher.build(place_theater),
             claimants=LabeledMatcher.build(claimant_of),
         )
