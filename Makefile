@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean lock
+.PHONY: run test lint typecheck check bench bench-notifier clean lock
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,11 @@ test: $(STAMP) ## lint, type-check and the test suite against real servers
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) ## classifier throughput and cost by length
 	$(BIN)/python bench/classifier_bench.py
+
+bench-notifier: $(STAMP) ## webhook deliveries per second and alert-to-receiver latency
+	$(BIN)/python bench/notifier_bench.py
 
 lock: ## re-resolve the pinned lock files after editing pyproject.toml
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements/runtime.lock

@@ -17,6 +17,8 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
@@ -28,12 +30,40 @@ from shared.bus import StreamBus
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.logging import configure_logging
+from shared.models import Alert, Article, Claim, Classification
 from shared.settings import LogSettings, Settings
 from shared.streams import ALERTS
-from tests.factories import make_alert
-from tests.helpers import local_server
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def make_alert(article_id: str) -> Alert:
+    """A typical alert: one claim, one evidence sentence."""
+    evidence = "Turkish troops arrived in Tripoli, the Turkish defence ministry said."
+    return Alert(
+        alert_id=f"alert_{article_id}",
+        article=Article(id=article_id, url=f"https://wire.example/{article_id}",
+                        title="Turkey sends troops to Libya", text=evidence, source="wire"),
+        classification=Classification(
+            id=article_id, flagged=True, score=0.9, theaters=["libya"],
+            stances=["acknowledgment"], evidence=[evidence],
+            claims=[Claim(claimant="Turkish defence ministry", stance="acknowledgment",
+                          evidence=evidence)],
+        ),
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def local_server(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 class Receiver:
@@ -81,12 +111,18 @@ async def measure(redis_url: str, burst: int, rate: float, seconds: float) -> No
     bus = StreamBus(redis)
     async with local_server(app) as base:
         subscription = Subscription.model_validate(
-            {"id": "bench", "channel": "webhook", "url": f"{base}/hook", "secret": SECRET}
+            {
+                "id": "bench",
+                "channel": "webhook",
+                "url": f"{base}/hook",
+                "secret": SECRET,
+                "rate_limit_per_minute": 100_000,
+            }
         )
         service = NotifierService(settings, redis, [subscription])
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
-        while not service.is_ready():
+        while not service.is_ready():  # noqa: ASYNC110 - readiness is a probe, not an event
             await asyncio.sleep(0.01)
 
         started = time.perf_counter()
