@@ -17,6 +17,7 @@ import bisect
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import cast
 
 import py3langid
 
@@ -59,6 +60,7 @@ class _Sentence:
     actors: int = 0
     mentions: int = 0
     domestic: int = 0
+    abroad: int = 0
     strong: int = 0
     weak: int = 0
     arms_trade: int = 0
@@ -84,7 +86,7 @@ class Detector:
         """The verdict for one article, with the sentences that justify it."""
         document = f"{title.strip()}\n{text.strip()}"
         folded = fold(document)
-        if not self.lexicon.turkey.search(folded):
+        if not self.lexicon.prefilter.search(folded):
             # Never about Turkey: skip the (costly) language detection too.
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
@@ -92,7 +94,7 @@ class Detector:
         language = language or _detect_language(title, text)
         sentences = self._sentences(document, folded, title_end=len(title.strip()))
         involved = [s for s in sentences if s.strength > 0]
-        score = self._score(involved, sentences, folded)
+        score = self._score(involved, sentences)
         flagged = score >= self.threshold
         if not flagged:
             return Classification(
@@ -120,32 +122,24 @@ class Detector:
         def where(offset: int) -> _Sentence:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
-        lex = self.lexicon
-        counters = (
-            ("forces", lex.turkish_forces), ("actors", lex.turkish_actors),
-            ("mentions", lex.mentions), ("domestic", lex.domestic),
-            ("strong", lex.military_strong), ("weak", lex.military_weak),
-            ("arms_trade", lex.arms_trade), ("off_topic", lex.off_topic),
-            ("threat", lex.threat), ("denial", lex.denial),
-        )  # fmt: skip
-        for name, pattern in counters:
-            for match in pattern.finditer(folded):
-                if name == "denial" and _NEGATED.search(folded, _before(match), match.start()):
-                    continue  # "did not deny" is no denial
-                sentence = where(match.start())
-                setattr(sentence, name, getattr(sentence, name) + 1)
-        for match, theater in lex.places.finditer(folded):
-            if not _ORIGIN.search(folded, _before(match), match.start()):  # "from Syria": origin
-                where(match.start()).theaters.append(theater)
-        for match, who in lex.claimants.finditer(folded):
-            where(match.start()).claimants.append((match.start(), match.end(), who))
-        for match in lex.speech.finditer(folded):
-            where(match.start()).speech.append((match.start(), match.end()))
+        for hit in self.lexicon.scanner.scan(folded):
+            sentence = where(hit.start)
+            if hit.kind == "place":
+                if not _ORIGIN.search(folded, _before(hit.start), hit.start):  # "from Syria"
+                    sentence.theaters.append(cast(Theater, hit.label))
+            elif hit.kind == "claimant":
+                sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
+            elif hit.kind == "speech":
+                sentence.speech.append((hit.start, hit.end))
+            elif hit.kind == "denial" and _NEGATED.search(folded, _before(hit.start), hit.start):
+                continue  # "did not deny" is no denial
+            else:
+                setattr(sentence, hit.kind, getattr(sentence, hit.kind) + 1)
         for sentence in sentences:
             sentence.strength = _strength(sentence)
         return sentences
 
-    def _score(self, involved: list[_Sentence], sentences: list[_Sentence], folded: str) -> float:
+    def _score(self, involved: list[_Sentence], sentences: list[_Sentence]) -> float:
         """Noisy-OR of the involvement sentences, then the article-level factors."""
         missing = 1.0
         for sentence in involved:
@@ -154,7 +148,7 @@ class Detector:
         score = 1.0 - missing
         if score == 0.0:
             return 0.0
-        if not any(s.theaters for s in sentences) and not self.lexicon.abroad.search(folded):
+        if not any(s.theaters or s.abroad for s in sentences):
             score *= _NO_PLACE_FACTOR
         title = [s for s in sentences if s.is_title]
         if max(s.strength for s in title) < _WEIGHT_MENTION_STRONG:
@@ -191,9 +185,9 @@ class Detector:
         return claims
 
 
-def _before(match: re.Match[str]) -> int:
-    """Where to start looking at the few words before a match."""
-    return max(0, match.start() - _LOOK_BEHIND_CHARS)
+def _before(position: int) -> int:
+    """Where to start looking at the few words before ``position``."""
+    return max(0, position - _LOOK_BEHIND_CHARS)
 
 
 def _split(document: str, start: int, end: int, *, is_title: bool) -> list[_Sentence]:
@@ -232,7 +226,7 @@ def _claimant(sentence: _Sentence, subject_first: bool) -> Claimant | None:
     """Whoever speaks: the claimant before a speech verb, or right after one.
 
     English puts the speaker nearest the verb ("..., Russian officials said"); Turkish puts
-    the subject first and the verb last ("Bakanlık, ... açıkladı"), hence ``subject_first``.
+    the subject first and the verb last ("Bakanlik, ... acikladi"), hence ``subject_first``.
     """
     if not sentence.claimants:
         return None

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.classifier.patterns import LabeledMatcher, fold, trie_regex
+from services.classifier.patterns import Scanner, fold, trie_regex
 from shared.models import THEATERS, Theater
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon.yaml")
@@ -76,8 +76,8 @@ class LexiconFile(BaseModel):
     claimants: list[_Claimant] = Field(min_length=1)
 
     _check = field_validator(
-        "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade", "off_topic", "threat",
-        "denial", "speech", "abroad", "domestic",
+        "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
+        "off_topic", "threat", "denial", "speech", "abroad", "domestic",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -100,48 +100,40 @@ class Claimant:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Compiled matchers, ready for the detector."""
+    """Compiled matchers, ready for the detector.
 
-    turkey: re.Pattern[str]
-    mentions: re.Pattern[str]
-    turkish_actors: re.Pattern[str]
-    turkish_forces: re.Pattern[str]
-    military_strong: re.Pattern[str]
-    military_weak: re.Pattern[str]
-    arms_trade: re.Pattern[str]
-    off_topic: re.Pattern[str]
-    threat: re.Pattern[str]
-    denial: re.Pattern[str]
-    speech: re.Pattern[str]
-    abroad: re.Pattern[str]
-    domestic: re.Pattern[str]
-    places: LabeledMatcher[Theater]
-    claimants: LabeledMatcher[Claimant]
+    ``prefilter`` finds any mention of Turkey (the cheap first test); ``scanner`` finds every
+    other list in one pass, as :class:`Hit` kinds named after the lists: ``mentions``,
+    ``actors``, ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``,
+    ``denial``, ``speech``, ``abroad``, ``domestic``, ``place`` (labelled with its theater)
+    and ``claimant`` (labelled with a :class:`Claimant`).
+    """
+
+    prefilter: re.Pattern[str]
+    scanner: Scanner
 
     @classmethod
     def compile(cls, data: LexiconFile) -> Lexicon:
-        place_theater = {p: t for t, places in data.theaters.items() for p in places}
-        claimant_of: dict[str, Claimant] = {}
+        claimant_of: dict[str, object] = {}
         for entry in data.claimants:
             who = Claimant(entry.name, entry.turkish, entry.media)
             for pattern in entry.patterns:
                 claimant_of.setdefault(pattern, who)
+        plain = {
+            "mentions": data.turkey, "actors": data.turkish_actors, "forces": data.turkish_forces,
+            "strong": data.military.strong, "weak": data.military.weak,
+            "arms_trade": data.arms_trade, "off_topic": data.off_topic, "threat": data.threat,
+            "denial": data.denial, "speech": data.speech, "abroad": data.abroad,
+            "domestic": data.domestic,
+        }  # fmt: skip
+        kinds: dict[str, dict[str, object]] = {
+            kind: dict.fromkeys(patterns, True) for kind, patterns in plain.items()
+        }
+        kinds["place"] = {p: t for t, places in data.theaters.items() for p in places}
+        kinds["claimant"] = claimant_of
         return cls(
-            turkey=trie_regex(data.turkey + data.turkish_products),
-            mentions=trie_regex(data.turkey),
-            turkish_actors=trie_regex(data.turkish_actors),
-            turkish_forces=trie_regex(data.turkish_forces),
-            military_strong=trie_regex(data.military.strong),
-            military_weak=trie_regex(data.military.weak),
-            arms_trade=trie_regex(data.arms_trade),
-            off_topic=trie_regex(data.off_topic),
-            threat=trie_regex(data.threat),
-            denial=trie_regex(data.denial),
-            speech=trie_regex(data.speech),
-            abroad=trie_regex(data.abroad),
-            domestic=trie_regex(data.domestic),
-            places=LabeledMatcher.build(place_theater),
-            claimants=LabeledMatcher.build(claimant_of),
+            prefilter=trie_regex(data.turkey + data.turkish_products),
+            scanner=Scanner.build(kinds),
         )
 
 

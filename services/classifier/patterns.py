@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 _END = ""  # trie key of a pattern's end that needs a word boundary
 _OPEN_END = "\x00"  # trie key of a pattern's end after a trailing *
+_FIRST_WORD = re.compile(r"\w+|.", re.DOTALL)
 _FRAGMENT = {" ": r"[\s-]+", "-": r"[\s-]*", "?": r"\w?", "*": r"\w*"}
 
 
@@ -134,3 +135,65 @@ class LabeledMatcher(Generic[T]):
                 (label for regex, label in self._labeled if regex.fullmatch(phrase)), None
             )
         return self._cache[phrase]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One phrase found by a :class:`Scanner`: where, from which list, with which label."""
+
+    start: int
+    end: int
+    kind: str
+    label: object = None
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """Every list of the lexicon in one pass over the text.
+
+    One trie regex over all patterns finds the candidate phrases; each distinct phrase is then
+    broken down, once and cached, into what every list finds inside it ("turkish troops" is a
+    Turkish force *and* a military word). Scanning a document costs about as much as scanning
+    it for a single list.
+    """
+
+    regex: re.Pattern[str]
+    kinds: tuple[tuple[str, LabeledMatcher[object]], ...]
+    _cache: dict[str, tuple[Hit, ...]] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def build(cls, kinds: Mapping[str, Mapping[str, object]]) -> Scanner:
+        """From ``{kind: {pattern: label}}``."""
+        every = [pattern for labels in kinds.values() for pattern in labels]
+        matchers = tuple((kind, LabeledMatcher.build(labels)) for kind, labels in kinds.items())
+        return cls(trie_regex(every), matchers)
+
+    def scan(self, text: str) -> Iterator[Hit]:
+        """Every hit of every list, by start position.
+
+        After a phrase, the search resumes at its second word, so phrases that overlap
+        ("could intervene" and "intervene militarily") or nest ("turkish troops", "troops")
+        are all found.
+        """
+        search = self.regex.search
+        position = 0
+        while match := search(text, position):
+            start = match.start()
+            for hit in self._starting(match.group()):
+                yield Hit(start + hit.start, start + hit.end, hit.kind, hit.label)
+            position = _FIRST_WORD.match(text, start).end()  # type: ignore[union-attr]
+
+    def _starting(self, phrase: str) -> tuple[Hit, ...]:
+        """What each list finds at the start of ``phrase`` (cached per phrase)."""
+        hits = self._cache.get(phrase)
+        if hits is None:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            found = []
+            for kind, matcher in self.kinds:
+                match = matcher.regex.match(phrase)
+                label = matcher.label(match.group()) if match else None
+                if match and label is not None:
+                    found.append(Hit(0, match.end(), kind, label))
+            hits = self._cache[phrase] = tuple(found)
+        return hits
