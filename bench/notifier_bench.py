@@ -106,7 +106,7 @@ async def measure(redis_url: str, burst: int, rate: float, seconds: float) -> No
     redis = connect(redis_url)
     settings = Settings(
         redis_url=redis_url, allow_private_targets=True, admin_token=SecretStr("bench"),
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )  # fmt: skip
     bus = StreamBus(redis)
     async with local_server(app) as base:

@@ -1,4 +1,4 @@
-"""``vigil status``: streams, consumer groups, dead letters, sources and subscriptions at a glance."""
+"""``vigil status``: streams, groups, dead letters, sources and subscriptions at a glance."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
               str(row["state"]["delivered"]), str(row["state"]["failed"]),
               str(row["state"]["dead_lettered"]), str(row["jobs_waiting"]))
              for row in data["subscriptions"]]  # fmt: skip
-    lines = _table(streams) + [""] + _table(sources) + [""]
+    lines = [*_table(streams), "", *_table(sources), ""]
     lines += _table(subs) if len(subs) > 1 else ["no subscriptions in Redis (no notifier ran yet)"]
     return "\n".join(lines)
 

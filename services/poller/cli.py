@@ -18,7 +18,7 @@ from services.poller.sources import DEFAULT_SOURCES_FILE, Source, SourceType, lo
 from services.poller.state import SourceState, StateStore
 from services.redis_cli import with_redis
 from shared.models import utcnow
-from shared.settings import ConfigError, Settings, load_settings
+from shared.settings import Settings, load_settings
 
 _TYPES = ["auto", "rss", "atom", "jsonfeed", "sitemap", "gdelt", "websub"]
 

@@ -1,0 +1,44 @@
+"""Alert messages for people (email, chat) rendered from Jinja2 templates in ``templates/``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from services.notifier.jobs import DeliveryJob
+from shared.models import Alert
+
+
+@cache
+def environment() -> Environment:
+    """HTML templates are autoescaped; text and Markdown ones are not."""
+    env = Environment(
+        loader=PackageLoader("services.notifier", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["when"] = lambda at: at.strftime("%Y-%m-%d %H:%M UTC") if at else "time unknown"
+    return env
+
+
+def subject(job: DeliveryJob, alerts: Sequence[Alert]) -> str:
+    """One line naming what the message carries (newlines in titles cannot break headers)."""
+    if job.kind == "test":
+        return "[Vigil] test alert: your subscription works"
+    if len(alerts) == 1:
+        return "[Vigil] " + " ".join(alerts[0].article.title.split())
+    return f"[Vigil] {len(alerts)} alerts on Turkish military involvement abroad"
+
+
+def render(template: str, job: DeliveryJob, alerts: Sequence[Alert], **extra: object) -> str:
+    """Render ``templates/<template>`` with the job, its alerts and ``extra``."""
+    return (
+        environment()
+        .get_template(template)
+        .render(job=job, alerts=alerts, title=subject(job, alerts), **extra)
+    )

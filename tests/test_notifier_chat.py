@@ -1,0 +1,86 @@
+"""The chat channel through Apprise, against a real local HTTP endpoint (Apprise's json://)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from services.notifier.channels.chat import ChatChannel, validate_chat_url
+from services.notifier.jobs import DeliveryJob
+from services.notifier.subscriptions import Subscription
+from tests.factories import make_alert
+from tests.helpers import local_server
+
+
+@dataclass
+class ChatEndpoint:
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=self.status)
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[ChatEndpoint]:
+    chat = ChatEndpoint()
+    app = web.Application()
+    app.router.add_post("/hook", chat.handle)
+    async with local_server(app) as base:
+        chat.url = base.replace("http://", "json://") + "/hook"
+        yield chat
+
+
+def chat_subscription(url: str) -> Subscription:
+    return Subscription.model_validate({"id": "ops", "channel": "chat", "url": url})
+
+
+def _job() -> DeliveryJob:
+    return DeliveryJob(id="msg_1", subscription_id="ops", kind="alert", created_at=time.time())
+
+
+async def test_a_chat_message_carries_the_alert(endpoint: ChatEndpoint) -> None:
+    subscription = chat_subscription(endpoint.url)
+    alert = make_alert("a1")
+    result = await ChatChannel().send(subscription, _job(), [alert])
+    assert result.outcome == "delivered", result.detail
+    [message] = endpoint.received
+    assert message["title"] == "[Vigil] Turkey sends troops to Libya"
+    assert alert.classification.claims[0].evidence in message["message"]
+    assert alert.article.url in message["message"]
+
+
+async def test_a_failing_chat_endpoint_is_retried(endpoint: ChatEndpoint) -> None:
+    endpoint.status = 500
+    subscription = chat_subscription(endpoint.url)
+    result = await ChatChannel().send(subscription, _job(), [make_alert("a1")])
+    assert result.outcome == "retry"
+    assert len(endpoint.received) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "slack://T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        "discord://123456/abcdefghij",
+        "tgram://123456789:AAHabcdefghijklmnopqrstuvwxyz0123456/12345",
+        # Microsoft Teams, through a Power Automate workflow (Teams' incoming webhooks' successor)
+        "workflows://prod-01.westus.logic.azure.com:443/abcdef0123456789abcdef0123456789/"
+        "0123456789abcdefABCDEF0123456789abcdefABCDEF",
+    ],
+)
+def test_chat_urls_of_the_common_services_are_accepted(url: str) -> None:
+    validate_chat_url(url)
+
+
+def test_an_unknown_chat_url_is_refused_without_echoing_its_token() -> None:
+    with pytest.raises(ValueError, match="nonsense://") as refused:
+        validate_chat_url("nonsense://secret-token-123")
+    assert "secret-token-123" not in str(refused.value)

@@ -1,0 +1,197 @@
+"""The email channel against a real SMTP server (aiosmtpd), mail parsed as a client would."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from pydantic import SecretStr
+
+from services.notifier.channels.email import EmailChannel
+from services.notifier.jobs import DeliveryJob
+from services.notifier.subscriptions import Subscription
+from shared.embedded_redis import free_port
+from shared.models import Alert
+from shared.settings import SmtpSettings
+from tests.factories import make_alert
+
+PASSWORD = "smtp-password-never-shown"
+
+
+@dataclass
+class Mailbox:
+    """An aiosmtpd handler that keeps messages, or answers RCPT with a scripted code."""
+
+    refuse_rcpt: str | None = None
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Session, envelope: Envelope
+    ) -> str:
+        self.envelopes.append(envelope)
+        raw = envelope.original_content or b""
+        self.messages.append(message_from_bytes(raw, policy=policy.default))
+        return "250 Message accepted"
+
+
+def _authenticator(
+    server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(
+        box, hostname="127.0.0.1", port=port,
+        authenticator=_authenticator, auth_require_tls=False,
+    )  # fmt: skip
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def channel(port: int, **smtp: Any) -> EmailChannel:
+    settings = SmtpSettings.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": port,
+            "from": "vigil@example.org",
+            "timeout_seconds": 5,
+            **smtp,
+        }
+    )
+    return EmailChannel(settings, unsubscribe_url="https://vigil.example.org/unsubscribe")
+
+
+SUBSCRIBER = Subscription.model_validate({"id": "desk", "channel": "email", "to": ["desk@x.org"]})
+
+
+def job(kind: str = "alert", alerts: list[Alert] | None = None) -> DeliveryJob:
+    return DeliveryJob(
+        id="msg_0123456789abcdef", subscription_id="desk", kind=kind,
+        alerts=alerts or [], created_at=time.time(),
+    )  # fmt: skip
+
+
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    return str(text.get_content()), str(html.get_content())
+
+
+async def test_an_alert_email_has_headers_and_both_parts(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    alert = make_alert("a1", title="Turkish troops <script>alert(1)</script> reach Tripoli")
+    result = await channel(port).send(SUBSCRIBER, job(alerts=[alert]), [alert])
+    assert result.outcome == "delivered", result.detail
+    [message] = box.messages
+    assert message["To"] == "desk@x.org"
+    assert message["From"] == "vigil@example.org"
+    assert message["Subject"].startswith("[Vigil] Turkish troops")
+    assert message["Message-ID"] == "<msg_0123456789abcdef@vigil>"
+    assert message["List-Unsubscribe"] == (
+        "<https://vigil.example.org/unsubscribe?subscription=desk>"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, html = _parts(message)
+    claim = alert.classification.claims[0]
+    for part in (text, html):
+        assert claim.claimant in part
+        assert claim.evidence in part
+        assert alert.article.url in part
+        assert "libya" in part
+    assert "<script>" not in html, "titles are escaped in HTML"
+    assert "&lt;script&gt;" in html
+
+
+async def test_a_title_cannot_inject_headers(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    alert = make_alert("a1", title="Turkish drones\r\nBcc: victim@example.org\r\nstrike")
+    result = await channel(port).send(SUBSCRIBER, job(alerts=[alert]), [alert])
+    assert result.outcome == "delivered", result.detail
+    [message] = box.messages
+    assert message["Bcc"] is None
+    assert box.envelopes[0].rcpt_tos == ["desk@x.org"]
+    assert "\n" not in message["Subject"]
+
+
+@pytest.mark.parametrize(("reply", "outcome"), [("550 No such user", "rejected"),
+                                                 ("451 Try again later", "retry")])  # fmt: skip
+async def test_refused_recipients_are_rejected_or_retried(
+    mailbox: tuple[Mailbox, int], reply: str, outcome: str
+) -> None:
+    box, port = mailbox
+    box.refuse_rcpt = reply
+    alert = make_alert("a1")
+    result = await channel(port).send(SUBSCRIBER, job(alerts=[alert]), [alert])
+    assert result.outcome == outcome
+    assert reply.split(maxsplit=1)[0] in result.detail
+    assert box.messages == []
+
+
+async def test_an_unreachable_server_is_retried() -> None:
+    alert = make_alert("a1")
+    result = await channel(free_port()).send(SUBSCRIBER, job(alerts=[alert]), [alert])
+    assert result.outcome == "retry"
+    assert "unreachable" in result.detail
+
+
+async def test_login_works_and_the_password_never_shows(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    alert = make_alert("a1")
+    good = await channel(port, username="vigil", password=SecretStr(PASSWORD)).send(
+        SUBSCRIBER, job(alerts=[alert]), [alert]
+    )
+    assert good.outcome == "delivered", good.detail
+    bad = await channel(port, username="vigil", password=SecretStr("wrong-" + PASSWORD)).send(
+        SUBSCRIBER, job(alerts=[alert]), [alert]
+    )
+    assert bad.outcome == "retry", "wrong credentials are the operator's to fix: keep the mail"
+    assert "535" in bad.detail
+    assert PASSWORD not in good.detail + bad.detail
+    assert len(box.messages) == 1
+
+
+async def test_a_digest_is_one_message_with_every_alert(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    alerts = [make_alert(f"a{n}", title=f"Report number {n}") for n in range(3)]
+    result = await channel(port).send(SUBSCRIBER, job("digest", alerts), alerts)
+    assert result.outcome == "delivered", result.detail
+    [message] = box.messages
+    assert message["Subject"] == "[Vigil] 3 alerts on Turkish military involvement abroad"
+    text, html = _parts(message)
+    for n in range(3):
+        assert f"Report number {n}" in text
+        assert f"Report number {n}" in html
+
+
+async def test_a_test_email_says_so(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    alert = make_alert("example")
+    result = await channel(port).send(SUBSCRIBER, job("test", [alert]), [alert])
+    assert result.outcome == "delivered", result.detail
+    [message] = box.messages
+    text, _ = _parts(message)
+    assert 'subscription "desk" works' in text
