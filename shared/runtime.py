@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
+from shared import signals
 from shared.aio import sleep_or_stop
 from shared.bus import TRANSIENT_ERRORS, StreamBus
 from shared.health import health_app
@@ -60,8 +61,11 @@ async def serve(
     """Run ``components`` until a signal (or ``stop``) asks them to end."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals.STOP_SIGNALS:
         loop.add_signal_handler(sig, _on_signal, stop, sig)
+    if signals.requested():
+        log.info("runtime.stopping", reason="signal received during start-up")
+        stop.set()
     app = health_app(redis, [(c.name, c.is_ready) for c in components])
     for setup in app_setups:
         setup(app)
@@ -78,7 +82,7 @@ async def serve(
             group.create_task(_refresh_gauges(StreamBus(redis), streams, stop))
     finally:
         stop.set()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals.STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await runner.cleanup()
         await redis.aclose()
