@@ -25,6 +25,7 @@ from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
 from standardwebhooks import Webhook
 
+from services.notifier.jobs import DUE, JOBS
 from shared.bus import StreamBus
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
@@ -214,8 +215,11 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
             for replica in REPLICAS:
                 await fleet.start(replica)
 
-            await wait_for(lambda: _all_done(hooks), timeout=120,
-                           message="every alert at every subscriber")  # fmt: skip
+            try:
+                await wait_for(lambda: _all_done(hooks), timeout=120,
+                               message="every alert at every subscriber")  # fmt: skip
+            except AssertionError as error:
+                raise AssertionError(f"{error}\n{await _diagnosis(redis, hooks)}") from None
             await wait_for(lambda: _nothing_pending(redis), timeout=30, message="no pending")
             dead = await StreamBus(redis).dead_letters(count=100)
             memory = int((await redis.info("memory"))["used_memory"])
@@ -254,6 +258,18 @@ def _static(body: str) -> Handler:
 
 def _all_done(hooks: Receiver) -> bool:
     return all(len(hooks.alerts(s)) >= EXPECTED_RELEVANT for s in SUBSCRIBERS)
+
+
+async def _diagnosis(redis: Redis, hooks: Receiver) -> str:
+    """What a reader of a failure needs: who got what, and what Redis still holds."""
+    bus = StreamBus(redis)
+    groups = {s: await bus.group_status(s) for s in (ARTICLES, ALERTS)}
+    return (
+        f"received: { {s: sorted(hooks.alerts(s)) for s in SUBSCRIBERS} }\n"
+        f"alerts stream: {await redis.xlen(ALERTS)} entries; groups: {groups}\n"
+        f"jobs waiting: {await redis.hkeys(JOBS)}\n"
+        f"due: {await redis.zrange(DUE, 0, -1, withscores=True)}"
+    )
 
 
 async def _nothing_pending(redis: Redis) -> bool:

@@ -177,8 +177,9 @@ async def test_one_alert_per_subscriber_per_story(
     subs = [webhook(receiver, "one"), webhook(receiver, "two", filters={"theaters": ["syria"]}),
             webhook(receiver, "three", filters={"min_score": 0.5})]  # fmt: skip
     async with running(fast(settings), redis, subs, clock):
-        await publish(redis, make_alert("a1", story_id="s1"),
-                      make_alert("a2", story_id="s1", source="other-wire"),
+        await publish(redis, make_alert("a1", story_id="s1"))
+        await wait_for(lambda: _group_done(redis), message="the first copy handled")
+        await publish(redis, make_alert("a2", story_id="s1", source="other-wire"),
                       make_alert("a3", story_id="s2", score=0.4))  # fmt: skip
         await wait_for(lambda: _group_done(redis), message="alerts handled")
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="deliveries done")
