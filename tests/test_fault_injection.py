@@ -57,6 +57,11 @@ IRRELEVANT = (
 )
 
 
+def _distinct_words(n: int) -> str:
+    """Words of this item only: distinct stories, not near-duplicates of one story."""
+    return "Filed under " + " ".join(f"tag{n}x{j}" for j in range(12)) + "."
+
+
 def feed_xml(feed: int) -> str:
     items = []
     for i in range(ITEMS_PER_FEED):
@@ -66,7 +71,7 @@ def feed_xml(feed: int) -> str:
             f"<item><title>{title.format(n=n)}</title>"
             f"<link>http://wire.test/{feed}/{i}</link><guid>wire-{feed}-{i}</guid>"
             f"<pubDate>Tue, 24 Nov 2026 08:{i:02d}:00 GMT</pubDate>"
-            f"<description>{text.format(n=n)}</description></item>"
+            f"<description>{text.format(n=n)} {_distinct_words(n)}</description></item>"
         )
     return (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
