@@ -103,6 +103,11 @@ POLLER_WEBSUB = Counter(
     "WebSub events (subscribed, subscribe_failed, verified, refused, delivered, bad_signature).",
     ["event"],
 )
+POLLER_FULL_TEXT = Counter(
+    "vigil_poller_full_text_total",
+    "Article pages fetched for their full text, by result (extracted, empty, failed).",
+    ["result"],
+)
 
 # Classifier
 CLASSIFICATIONS = Counter(

@@ -10,7 +10,7 @@ from services.poller.parse import Entry
 from services.poller.text import detect_language, html_to_text
 from shared.models import Article
 
-_MAX_TEXT_CHARS = 20_000
+MAX_TEXT_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def build_article(
     """The article of an identified entry: clean text, UTC time and language."""
     entry = item.entry
     title = html_to_text(entry.title)
-    text = html_to_text(entry.summary)[:_MAX_TEXT_CHARS]
+    text = html_to_text(entry.summary)[:MAX_TEXT_CHARS]
     language = entry.language.split("-")[0].lower() if entry.language else None
     return Article(
         id=item.id,

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 from services.poller.articles import Identified, build_article, identify
 from services.poller.dedupe import SeenStore
+from services.poller.fetch import Fetcher
+from services.poller.fulltext import with_full_text
 from services.poller.parse import Entry
 from services.poller.stories import StoryIndex
 from shared import metrics
@@ -34,17 +36,33 @@ class Publisher:
     """Turns entries into articles and publishes those not seen before."""
 
     def __init__(
-        self, bus: StreamBus, seen: SeenStore, stories: StoryIndex, *, skew: timedelta
+        self,
+        bus: StreamBus,
+        seen: SeenStore,
+        stories: StoryIndex,
+        *,
+        skew: timedelta,
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.bus = bus
         self.seen = seen
         self.stories = stories
         self.skew = skew
+        self.fetcher = fetcher
 
     async def publish(
-        self, entries: Sequence[Entry], *, source: str, base_url: str, fetched_at: datetime
+        self,
+        entries: Sequence[Entry],
+        *,
+        source: str,
+        base_url: str,
+        fetched_at: datetime,
+        full_text: bool = False,
     ) -> Published:
-        """Publish the entries not seen before (in feed order); count the rest."""
+        """Publish the entries not seen before (in feed order); count the rest.
+
+        With ``full_text``, each new article's page is fetched for its text first.
+        """
         unique: dict[str, Identified] = {}
         skipped = 0
         for entry in entries:
@@ -56,6 +74,9 @@ class Publisher:
         fresh = await self.seen.claim_unseen(list(unique))
         articles = await asyncio.to_thread(self._build, [unique[i] for i in fresh], source,
                                            fetched_at)  # fmt: skip
+        if full_text and self.fetcher is not None:
+            fetcher = self.fetcher
+            articles = list(await asyncio.gather(*(with_full_text(fetcher, a) for a in articles)))
         for article in articles:
             story_id = await self.stories.story_for(article)
             outcome = "new_story" if story_id == article.id else "near_duplicate"

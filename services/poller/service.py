@@ -63,6 +63,7 @@ class PollerService:
             SeenStore(redis, ttl_seconds=ttl, max_entries=self.config.dedupe_max_entries),
             StoryIndex(redis, ttl_seconds=ttl),
             skew=timedelta(seconds=self.config.future_skew_seconds),
+            fetcher=self.fetcher,
         )
         self.websub = WebSub(self.config, redis, self.fetcher, self._push)
         self.backoff = EqualJitterBackoff(
@@ -199,8 +200,9 @@ class PollerService:
                 "poll.parse_warning", source=source.id, kind=feed.kind, warning=feed.warning[:200]
             )
         result = await self.publisher.publish(
-            feed.entries, source=source.id, base_url=fetched.url, fetched_at=fetched_at
-        )
+            feed.entries, source=source.id, base_url=fetched.url, fetched_at=fetched_at,
+            full_text=source.full_text,
+        )  # fmt: skip
         if feed.hub and source.type in ("auto", "websub", "rss", "atom"):
             await self.websub.ensure(source, hub=feed.hub, topic=feed.topic or fetched.url)
         return "ok", fetched.validators, result.new
@@ -233,8 +235,9 @@ class PollerService:
             parse_document, body, url=source.url, kind=source.type, headers=headers
         )
         result = await self.publisher.publish(
-            feed.entries, source=source.id, base_url=source.url, fetched_at=utcnow()
-        )
+            feed.entries, source=source.id, base_url=source.url, fetched_at=utcnow(),
+            full_text=source.full_text,
+        )  # fmt: skip
         return result.new
 
     async def _refresh_health(self) -> None:

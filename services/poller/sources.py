@@ -46,6 +46,9 @@ class Source(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     query: str | None = Field(default=None, description="GDELT query; builds the URL")
     timespan: str = Field(default="1h", pattern=r"^\d+(min|h|d|w)$")
+    full_text: bool = Field(
+        default=False, description="fetch each new article's page and extract its full text"
+    )
 
     @model_validator(mode="before")
     @classmethod
