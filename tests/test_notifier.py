@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from contextlib import suppress
 from functools import partial
 
 import orjson
@@ -296,3 +298,29 @@ async def test_public_only_resolver_refuses_names_of_private_addresses() -> None
             await resolver.resolve("localhost", 80)
     finally:
         await resolver.close()
+
+
+async def test_a_crash_between_send_and_settle_resends_the_same_id_only(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """The notifier dies mid-send: the job's lease expires and the retry reuses its id."""
+    receiver.script = [Reply(delay=2.0)]
+    clock = FakeClock()
+    config = fast(settings)
+    crashed = NotifierService(config, redis, [webhook(receiver)], clock=clock)
+    task = asyncio.create_task(crashed.run(asyncio.Event()))
+    await wait_for(crashed.is_ready, message="notifier ready")
+    await publish(redis, make_alert("a1"))
+    await wait_for(lambda: receiver.requests, message="the first send, in flight")
+    task.cancel()  # the process dies: no settle, the job stays leased
+    with suppress(asyncio.CancelledError):
+        await task
+    clock.now += crashed.lease_seconds + 1
+    async with running(config, redis, [webhook(receiver)], clock) as service:
+        service.wake()
+        await wait_for(partial(_has_requests, receiver, 2), message="the resend")
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="the job settled")
+        await publish(redis, make_alert("a1"))  # the same alert again, as after a replay
+        await wait_for(lambda: _group_done(redis), message="the copy handled")
+    assert len(receiver.requests) == 2
+    assert receiver.ids[0] == receiver.ids[1], "a resend keeps its webhook-id"
