@@ -202,3 +202,25 @@ async def test_syndicated_copies_share_a_story(redis: Redis) -> None:
     assert await index.story_for(first) == "a1"
     assert await index.story_for(copy) == "a1"
     assert await index.story_for(other) == "a3"
+
+
+def test_feed_entity_bombs_and_external_entities_are_contained() -> None:
+    """A billion-laughs DTD is cut off by the parser's amplification limit; files stay unread."""
+    entities = b"".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(8)
+    )
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">' + entities + b"]>"
+        b'<rss version="2.0"><channel><title>t</title><item><title>&i;</title>'
+        b"<link>http://e.test/1</link><description>&i;</description></item></channel></rss>"
+    )
+    feed = parse_document(bomb, url="http://e.test/f")
+    assert feed.warning is not None
+    assert all(len(e.title or "") + len(e.summary or "") < 1_000 for e in feed.entries)
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<rss version="2.0"><channel><title>t</title><item><title>&x;</title>'
+        b"<link>http://e.test/1</link></item></channel></rss>"
+    )
+    [entry] = parse_document(external, url="http://e.test/f").entries
+    assert "root:" not in (entry.title or "")
