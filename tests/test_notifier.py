@@ -6,6 +6,7 @@ import asyncio
 import time
 from contextlib import suppress
 from functools import partial
+from pathlib import Path
 
 import orjson
 import pytest
@@ -14,14 +15,16 @@ from redis.asyncio import Redis
 from services.notifier.jobs import DUE, JOBS
 from services.notifier.service import NotifierService
 from services.notifier.store import DeliveryState
+from services.notifier.subscriptions import load_subscriptions
 from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_target
 from shared.bus import StreamBus
-from shared.settings import Settings
+from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
 from tests.helpers import wait_for
 from tests.notifier_support import (
     OLD_SECRET,
+    SECRET,
     T0,
     FakeClock,
     Receiver,
@@ -324,3 +327,20 @@ async def test_a_crash_between_send_and_settle_resends_the_same_id_only(
         await wait_for(lambda: _group_done(redis), message="the copy handled")
     assert len(receiver.requests) == 2
     assert receiver.ids[0] == receiver.ids[1], "a resend keeps its webhook-id"
+
+
+def test_subscription_files_take_secrets_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "subscriptions.yaml"
+    path.write_text(
+        "subscriptions:\n  - {id: desk, channel: webhook, url: 'https://h.example.org/x',"
+        " secret: '${DESK_SECRET}'}\n"
+    )
+    monkeypatch.setenv("DESK_SECRET", SECRET)
+    [desk] = load_subscriptions(path)
+    assert desk.secret is not None
+    assert desk.secret.get_secret_value() == SECRET
+    monkeypatch.delenv("DESK_SECRET")
+    with pytest.raises(ConfigError, match=r"\$\{DESK_SECRET\} is used but not set"):
+        load_subscriptions(path)

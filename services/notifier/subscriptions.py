@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from email.utils import parseaddr
@@ -174,6 +175,21 @@ class SubscriptionsFile(BaseModel):
         return value
 
 
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_environment(value: Any) -> Any:
+    """``${NAME}`` in any string of the document, from the environment (secrets stay out of
+    the file); a missing variable raises ``KeyError(NAME)``."""
+    if isinstance(value, str):
+        return _ENV_REFERENCE.sub(lambda match: os.environ[match.group(1)], value)
+    if isinstance(value, list):
+        return [_expand_environment(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _expand_environment(item) for key, item in value.items()}
+    return value
+
+
 def load_subscriptions(path: Path) -> list[Subscription]:
     """Read and validate a subscriptions file; raise :class:`ConfigError` naming the problem."""
     try:
@@ -184,6 +200,10 @@ def load_subscriptions(path: Path) -> list[Subscription]:
         raise ConfigError(f"{path}: invalid YAML: {error}".replace("\n", " ")) from error
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'subscriptions' list")
+    try:
+        document = _expand_environment(document)
+    except KeyError as error:
+        raise ConfigError(f"{path}: ${{{error.args[0]}}} is used but not set") from error
     try:
         return SubscriptionsFile.model_validate(document).subscriptions
     except ValidationError as error:
