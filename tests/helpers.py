@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from aiohttp import web
 
@@ -65,3 +65,21 @@ async def local_server(app: web.Application, host: str = "127.0.0.1") -> AsyncIt
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+class Runnable(Protocol):
+    """Anything with the services' ``run(stop)`` loop."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+@asynccontextmanager
+async def background(runnable: Runnable) -> AsyncIterator[asyncio.Event]:
+    """Run ``runnable`` in the background; on exit stop it and check that it stops in time."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(runnable.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)

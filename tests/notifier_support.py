@@ -17,7 +17,7 @@ from services.notifier.subscriptions import Subscription
 from shared.bus import StreamBus
 from shared.settings import Settings
 from shared.streams import ALERTS
-from tests.helpers import wait_for
+from tests.helpers import background, wait_for
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -85,14 +85,9 @@ async def running(
     settings: Settings, redis: Redis, subscriptions: Iterable[Subscription], clock: FakeClock
 ) -> AsyncIterator[NotifierService]:
     service = NotifierService(settings, redis, list(subscriptions), clock=clock)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    await wait_for(service.is_ready, message="notifier ready")
-    try:
+    async with background(service):
+        await wait_for(service.is_ready, message="notifier ready")
         yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def publish(redis: Redis, *alerts: Any) -> None:

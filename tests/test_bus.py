@@ -14,7 +14,7 @@ from shared.bus import Consumer, Delivery, PermanentError, StreamBus
 from shared.models import Article
 from shared.settings import BusSettings
 from shared.streams import DEAD
-from tests.helpers import wait_for
+from tests.helpers import background, wait_for
 
 FAST = BusSettings(
     block_ms=50, claim_idle_ms=200, claim_interval_seconds=0.05, max_deliveries=3,
@@ -34,13 +34,8 @@ def stream() -> str:
 
 @asynccontextmanager
 async def running(consumer: Consumer[Article]) -> AsyncIterator[asyncio.Event]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with background(consumer) as stop:
         yield stop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 def make_consumer(

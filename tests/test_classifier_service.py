@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ from shared.bus import StreamBus
 from shared.models import Alert, Article
 from shared.settings import Settings
 from shared.streams import ALERTS, ARTICLES
-from tests.helpers import wait_for
+from tests.helpers import background, wait_for
 
 
 def article(article_id: str, title: str, text: str) -> Article:
@@ -27,14 +26,9 @@ def article(article_id: str, title: str, text: str) -> Article:
 
 @asynccontextmanager
 async def running(service: ClassifierService) -> AsyncIterator[ClassifierService]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    await wait_for(service.is_ready, message="classifier ready")
-    try:
+    async with background(service):
+        await wait_for(service.is_ready, message="classifier ready")
         yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def alerts(redis: Redis) -> list[Alert]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -14,6 +13,7 @@ from services.poller.state import SourceState, StateStore
 from shared.models import Article
 from shared.settings import Settings
 from shared.streams import ARTICLES, decode
+from tests.helpers import background
 
 
 def rss(items: Sequence[tuple[str, str | None, str | None]], *, title: str = "Wire") -> str:
@@ -70,10 +70,5 @@ async def running(
 ) -> AsyncIterator[PollerService]:
     """A poller running in the background; stopped (and checked to stop) on exit."""
     service = PollerService(settings, redis, sources)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
+    async with background(service):
         yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
