@@ -15,7 +15,7 @@ from services.classifier.evaluate import evaluate as run_evaluation
 from services.classifier.evaluate import load_labels
 from services.classifier.lexicon import LexiconError
 from services.classifier.service import build_detector
-from shared.settings import ConfigError, load_settings
+from shared.settings import ConfigError, describe_validation_error, load_settings
 
 
 class ClassifyInput(BaseModel):
@@ -59,9 +59,8 @@ def classify(source: TextIO, lexicon: Path | None) -> None:
             item = ClassifyInput.model_validate_json(raw)
         except ValidationError as error:
             bad += 1
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "line"
-            click.echo(f"vigil: error: line {number}: {where}: {first['msg']}", err=True)
+            problem = describe_validation_error(error, prefix="")
+            click.echo(f"vigil: error: line {number}: {problem}", err=True)
             continue
         result = detector.classify(item.id, item.title, item.text, language=item.language)
         out.write(orjson.dumps(result.model_dump(mode="json")).decode() + "\n")

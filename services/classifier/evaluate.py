@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.classifier.detector import Detector
 from shared.models import Classification, Stance, Theater
+from shared.settings import describe_validation_error
 
 
 class LabeledItem(BaseModel):
@@ -48,9 +49,9 @@ def load_labels(path: Path) -> list[LabeledItem]:
         try:
             item = LabeledItem.model_validate_json(line)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "line"
-            raise ValueError(f"line {number}: {where}: {first['msg']}") from None
+            raise ValueError(
+                f"line {number}: {describe_validation_error(error, prefix='')}"
+            ) from None
         if item.id in seen:
             raise ValueError(f"line {number}: id: duplicate id {item.id!r}")
         seen.add(item.id)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.classifier.patterns import Scanner, fold, trie_regex
 from shared.models import THEATERS, Theater
+from shared.settings import describe_validation_error
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon.yaml")
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'.&-]+\??[\w'.&-]*\*?)(?: [\w'.&-]+\??[\w'.&-]*\*?)*$")
@@ -149,9 +150,7 @@ def load_lexicon(path: Path | None = None) -> Lexicon:
     try:
         data = LexiconFile.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "document"
-        raise LexiconError(f"{path}: {where}: {first['msg']}") from error
+        raise LexiconError(f"{path}: {describe_validation_error(error, prefix='')}") from error
     try:
         return Lexicon.compile(data)
     except re.error as error:
