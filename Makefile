@@ -7,7 +7,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test lint typecheck check bench bench-notifier clean lock
 
 $(STAMP): requirements/dev.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@# Debian and Ubuntu ship python3 without ensurepip unless python3-venv is installed:
+	@# then make the venv without pip and bootstrap pip from PyPA.
+	$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) \
+		&& $(PYTHON) -c "import urllib.request; urllib.request.urlretrieve('https://bootstrap.pypa.io/get-pip.py', '$(VENV)/get-pip.py')" \
+		&& $(BIN)/python $(VENV)/get-pip.py --quiet; }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
