@@ -85,6 +85,9 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            # Its own session: a Ctrl-C on the terminal reaches `vigil up`, which drains the
+            # services and then stops Redis, instead of killing Redis under them.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

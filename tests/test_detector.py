@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import feedparser
 import pytest
 
+from services.app import DEFAULT_SOURCES
 from services.classifier.detector import Detector
 from services.classifier.evaluate import evaluate, load_labels
 from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
 from services.classifier.patterns import LabeledMatcher, fold, trie_regex
+from services.poller.text import html_to_text
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +188,23 @@ def test_a_bad_label_line_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="line 2: flagged"):
         load_labels(labels)
+
+
+def test_the_offline_sample_feed_flags_its_six_reports_and_nothing_else(detector: Detector) -> None:
+    feed = feedparser.parse(DEFAULT_SOURCES.parent / "sample-feed.xml")
+    verdicts = [detector.classify(e.id, e.title, html_to_text(e.summary)) for e in feed.entries]
+    assert [v.flagged for v in verdicts] == [True] * 6 + [False] * 6
+    theaters = [v.theaters for v in verdicts[:6]]
+    assert theaters == [["iraq"], ["karabakh"], ["syria"], ["somalia"], ["libya"], ["cyprus"]]
+
+
+def test_claims_quote_the_body_and_name_the_most_specific_claimant(detector: Detector) -> None:
+    result = detector.classify(
+        "c1",
+        "Turkey deploys armed drones to northern Cyprus, says defence ministry",
+        "Turkey's defence ministry confirmed that Bayraktar TB2 armed drones had been deployed "
+        "to an airbase in northern Cyprus.",
+    )
+    [claim] = result.claims
+    assert claim.claimant == "Turkish defence ministry"
+    assert claim.evidence.startswith("Turkey's defence ministry confirmed")

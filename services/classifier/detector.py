@@ -32,6 +32,7 @@ _LOOK_BEHIND_CHARS = 24
 _AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant follows closely
 _UNATTRIBUTED = "news report"
 UNDETERMINED = "und"  # BCP 47: language not determined
+_GENERIC_CLAIMANTS = frozenset({_UNATTRIBUTED, "Turkish officials"})
 _LANGUAGE_SAMPLE_CHARS = 300
 _MAX_EVIDENCE = 3
 _MAX_EVIDENCE_CHARS = 400
@@ -164,10 +165,9 @@ class Detector:
     def _claims(
         self, document: str, sentences: list[_Sentence], *, subject_first: bool
     ) -> list[Claim]:
-        """One claim per sentence that reports, asserts, denies, acknowledges or threatens."""
-        claims: list[Claim] = []
-        seen: set[tuple[str, str]] = set()
-        for sentence in sentences:
+        """One claim per claimant and stance, quoting the body rather than the headline."""
+        found: dict[tuple[str, Stance], tuple[int, Claim]] = {}
+        for sentence in sorted(sentences, key=lambda s: (s.is_title, s.start)):
             if sentence.strength == 0 and not (
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
@@ -175,14 +175,24 @@ class Detector:
             claimant = _claimant(sentence, subject_first)
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
-            if (name, stance) in seen:
-                continue
-            seen.add((name, stance))
-            claims.append(Claim(claimant=name, stance=stance,
-                                evidence=_quote(document, sentence)))  # fmt: skip
-        if any(claim.claimant != _UNATTRIBUTED for claim in claims):
-            claims = [claim for claim in claims if claim.claimant != _UNATTRIBUTED]
+            claim = Claim(claimant=name, stance=stance, evidence=_quote(document, sentence))
+            found.setdefault((name, stance), (sentence.start, claim))
+        claims = [claim for _, claim in sorted(found.values(), key=lambda item: item[0])]
+        return _without_generic(claims)
+
+
+def _without_generic(claims: list[Claim]) -> list[Claim]:
+    """Drop "news report" and "Turkish officials" where a named claimant says the same."""
+    named = {(c.stance, c.claimant) for c in claims if c.claimant not in _GENERIC_CLAIMANTS}
+    if not named:
         return claims
+    stances = {stance for stance, _ in named}
+    return [
+        c
+        for c in claims
+        if c.claimant not in _GENERIC_CLAIMANTS
+        or (c.stance not in stances and c.claimant != _UNATTRIBUTED)
+    ]
 
 
 def _before(position: int) -> int:
