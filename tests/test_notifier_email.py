@@ -101,12 +101,18 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
     return str(text.get_content()), str(html.get_content())
 
 
-async def test_an_alert_email_has_headers_and_both_parts(mailbox: tuple[Mailbox, int]) -> None:
+async def delivered_one(mailbox: tuple[Mailbox, int], alert: Alert) -> EmailMessage:
+    """Send one alert; the message as the server received it."""
     box, port = mailbox
-    alert = make_alert("a1", title="Turkish troops <script>alert(1)</script> reach Tripoli")
     result = await channel(port).send(SUBSCRIBER, job(alerts=[alert]), [alert])
     assert result.outcome == "delivered", result.detail
     [message] = box.messages
+    return message
+
+
+async def test_an_alert_email_has_headers_and_both_parts(mailbox: tuple[Mailbox, int]) -> None:
+    alert = make_alert("a1", title="Turkish troops <script>alert(1)</script> reach Tripoli")
+    message = await delivered_one(mailbox, alert)
     assert message["To"] == "desk@x.org"
     assert message["From"] == "vigil@example.org"
     assert message["Subject"].startswith("[Vigil] Turkish troops")
@@ -127,13 +133,10 @@ async def test_an_alert_email_has_headers_and_both_parts(mailbox: tuple[Mailbox,
 
 
 async def test_a_title_cannot_inject_headers(mailbox: tuple[Mailbox, int]) -> None:
-    box, port = mailbox
     alert = make_alert("a1", title="Turkish drones\r\nBcc: victim@example.org\r\nstrike")
-    result = await channel(port).send(SUBSCRIBER, job(alerts=[alert]), [alert])
-    assert result.outcome == "delivered", result.detail
-    [message] = box.messages
+    message = await delivered_one(mailbox, alert)
     assert message["Bcc"] is None
-    assert box.envelopes[0].rcpt_tos == ["desk@x.org"]
+    assert mailbox[0].envelopes[0].rcpt_tos == ["desk@x.org"]
     assert "\n" not in message["Subject"]
 
 
