@@ -35,6 +35,9 @@ class SmtpSettings(BaseModel):
     security: Literal["none", "starttls", "tls"] = "none"
     from_: str = Field(default="vigil@localhost", alias="from")
     timeout_seconds: float = Field(default=30.0, gt=0)
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the server's certificate (private CAs)"
+    )
 
     model_config = {"populate_by_name": True}
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +201,40 @@ async def test_a_test_email_says_so(mailbox: tuple[Mailbox, int]) -> None:
     [message] = box.messages
     text, _ = _parts(message)
     assert 'subscription "desk" works' in text
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_mail_goes_over_verified_tls(security: str, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    box, port = Mailbox(), free_port()
+    tls = {"tls_context": context, "require_starttls": True} if security == "starttls" else {
+        "ssl_context": context}  # fmt: skip
+    controller = Controller(box, hostname="127.0.0.1", port=port, **tls)
+    controller.start()
+    try:
+        alert = make_alert("a1")
+        trusted = channel(port, security=security, ca_file=cert)
+        result = await trusted.send(SUBSCRIBER, job(alerts=[alert]), [alert])
+        assert result.outcome == "delivered", result.detail
+        untrusted = channel(port, security=security)
+        refused = await untrusted.send(SUBSCRIBER, job(alerts=[alert]), [alert])
+        assert refused.outcome == "retry", "an unverifiable certificate is not trusted"
+    finally:
+        controller.stop()
+    assert len(box.messages) == 1

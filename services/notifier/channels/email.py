@@ -70,6 +70,7 @@ class EmailChannel:
                 use_tls=smtp.security == "tls",
                 start_tls=smtp.security == "starttls",
                 timeout=smtp.timeout_seconds,
+                cert_bundle=str(smtp.ca_file) if smtp.ca_file else None,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [refusal.code for refusal in error.recipients]
