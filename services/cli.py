@@ -21,7 +21,7 @@ from services.poller.cli import sources
 from services.status import status
 from shared.embedded_redis import EmbeddedRedis, RedisServerError
 from shared.logging import configure_logging
-from shared.settings import ConfigError, Settings, load_settings
+from shared.settings import ConfigError, LogSettings, Settings, load_settings
 
 EXIT_USAGE = 2
 
@@ -51,6 +51,9 @@ def _fail(message: str) -> None:
 @click.version_option(package_name="vigil")
 def main() -> None:
     """Vigil: alerts within seconds when news reports Turkish military involvement abroad."""
+    # Operator commands print their results on stdout; only warnings go to stderr. The
+    # services reconfigure logging from settings when they start.
+    configure_logging(LogSettings(format="console", level="warning"))
 
 
 def _settings() -> Settings:

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from services.notifier.admin import test_alert
 from services.notifier.jobs import DeliveryJob, JobQueue, job_id
 from services.notifier.store import SubscriptionStore
-from services.notifier.subscriptions import Subscription, load_subscriptions
+from services.notifier.subscriptions import Subscription, expand_environment, load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.redis_cli import with_redis
 from shared.settings import ConfigError, describe_validation_error, load_settings
@@ -85,6 +85,10 @@ def _parse(document: str, where: str) -> list[Subscription]:
         data.get("subscriptions") if isinstance(data, dict) and "subscriptions" in data else data
     )
     items = items if isinstance(items, list) else [items]
+    try:
+        items = expand_environment(items)
+    except KeyError as error:
+        raise ConfigError(f"{where}: ${{{error.args[0]}}} is used but not set") from error
     parsed = []
     settings = load_settings()
     for item in items:

@@ -178,15 +178,15 @@ class SubscriptionsFile(BaseModel):
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_environment(value: Any) -> Any:
+def expand_environment(value: Any) -> Any:
     """``${NAME}`` in any string of the document, from the environment (secrets stay out of
     the file); a missing variable raises ``KeyError(NAME)``."""
     if isinstance(value, str):
         return _ENV_REFERENCE.sub(lambda match: os.environ[match.group(1)], value)
     if isinstance(value, list):
-        return [_expand_environment(item) for item in value]
+        return [expand_environment(item) for item in value]
     if isinstance(value, dict):
-        return {key: _expand_environment(item) for key, item in value.items()}
+        return {key: expand_environment(item) for key, item in value.items()}
     return value
 
 
@@ -201,7 +201,7 @@ def load_subscriptions(path: Path) -> list[Subscription]:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'subscriptions' list")
     try:
-        document = _expand_environment(document)
+        document = expand_environment(document)
     except KeyError as error:
         raise ConfigError(f"{path}: ${{{error.args[0]}}} is used but not set") from error
     try:
