@@ -11,7 +11,7 @@ from services.app import DEFAULT_SOURCES
 from services.classifier.detector import Detector
 from services.classifier.evaluate import evaluate, load_labels
 from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
-from services.classifier.patterns import LabeledMatcher, fold, trie_regex
+from services.classifier.patterns import Scanner, fold, trie_regex
 from services.poller.text import html_to_text
 
 
@@ -127,10 +127,24 @@ def test_patterns_respect_word_boundaries_wildcards_and_hyphens() -> None:
     assert found == ["turkish-troops", "deployed", "f-16s", "defense ministry", "iha"]
 
 
-def test_a_labeled_matcher_prefers_the_longer_phrase() -> None:
-    matcher = LabeledMatcher.build({"iraq": "iraq", "northern iraq": "north", "erbil": "krg"})
-    labels = [label for _, label in matcher.finditer("in northern iraq and erbil, iraq")]
-    assert labels == ["north", "krg", "iraq"]
+def test_the_scanner_finds_nested_and_overlapping_phrases_with_their_labels() -> None:
+    scanner = Scanner.build({
+        "place": {"iraq": "iraq", "northern iraq": "north", "erbil": "krg"},
+        "forces": {"turkish troops": True},
+        "strong": {"troops": True, "troops in": True},
+        "threat": {"could enter": True},
+        "weak": {"enter northern": True},
+    })  # fmt: skip
+    text = "turkish troops could enter northern iraq and erbil"
+    hits = [(text[h.start : h.end], h.kind, h.label) for h in scanner.scan(text)]
+    assert hits == [
+        ("turkish troops", "forces", True),
+        ("troops", "strong", True),
+        ("could enter", "threat", True),
+        ("enter northern", "weak", True),
+        ("northern iraq", "place", "north"),
+        ("erbil", "place", "krg"),
+    ]
 
 
 def test_a_bad_lexicon_fails_with_the_location_of_the_problem(tmp_path: Path) -> None:

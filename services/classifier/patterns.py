@@ -101,11 +101,6 @@ def trie_regex(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile(_emit(root, root=True))
 
 
-def single_regex(pattern: str) -> re.Pattern[str]:
-    """One pattern alone, anchored to match a whole matched phrase."""
-    return trie_regex([pattern])
-
-
 @dataclass(frozen=True)
 class LabeledMatcher(Generic[T]):
     """Finds any of the patterns and tells which label the matched phrase belongs to."""
@@ -118,16 +113,11 @@ class LabeledMatcher(Generic[T]):
     def build(cls, labels: Mapping[str, T]) -> LabeledMatcher[T]:
         """From ``{pattern: label}``; a longer pattern wins over a shorter one it extends."""
         ordered = sorted(labels, key=lambda p: len(normalise(p)), reverse=True)
-        labeled = tuple((single_regex(p), labels[p]) for p in ordered)
+        labeled = tuple((trie_regex([p]), labels[p]) for p in ordered)
         return cls(trie_regex(labels), labeled)
 
-    def finditer(self, text: str) -> Iterator[tuple[re.Match[str], T]]:
-        for match in self.regex.finditer(text):
-            label = self.label(match.group())
-            if label is not None:
-                yield match, label
-
     def label(self, phrase: str) -> T | None:
+        """The label of the longest pattern that matches all of ``phrase`` (cached)."""
         if phrase not in self._cache:
             if len(self._cache) > 50_000:
                 self._cache.clear()
@@ -172,15 +162,20 @@ class Scanner:
         """Every hit of every list, by start position.
 
         After a phrase, the search resumes at its second word, so phrases that overlap
-        ("could intervene" and "intervene militarily") or nest ("turkish troops", "troops")
-        are all found.
+        ("could intervene" and "intervene militarily") or nest in another list's phrase
+        ("turkish troops", "troops") are all found; a phrase nested in one of its own list
+        ("iraq" in "northern iraq") is not counted again.
         """
         search = self.regex.search
         position = 0
+        covered: dict[str, int] = {}  # per list, where its last phrase ended
         while match := search(text, position):
             start = match.start()
             for hit in self._starting(match.group()):
-                yield Hit(start + hit.start, start + hit.end, hit.kind, hit.label)
+                end = start + hit.end
+                if end > covered.get(hit.kind, -1):  # "iraq" inside "northern iraq" is not new
+                    covered[hit.kind] = end
+                    yield Hit(start + hit.start, end, hit.kind, hit.label)
             position = _FIRST_WORD.match(text, start).end()  # type: ignore[union-attr]
 
     def _starting(self, phrase: str) -> tuple[Hit, ...]:
