@@ -17,6 +17,7 @@ from typing import Any, Generic
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -103,11 +104,13 @@ class StreamBus:
         reason: str,
         deliveries: int,
         ack: bool = True,
+        also: Callable[[Pipeline], object] | None = None,
     ) -> str:
         """Move an entry to the dead-letter stream and acknowledge it, in one transaction.
 
         ``ack=False`` dead-letters something that is not a pending stream entry (a notifier
-        delivery job); ``entry_id`` then names it.
+        delivery job); ``entry_id`` then names it. ``also`` adds the caller's own commands to
+        the same transaction (the notifier forgets the job it dead-letters).
         """
         letter = DeadLetter(
             source_stream=stream,
@@ -127,6 +130,8 @@ class StreamBus:
             if ack:
                 pipe.xack(stream, group, entry_id)
                 pipe.hdel(_errors_key(stream, group), entry_id)
+            if also is not None:
+                also(pipe)
             dead_id = (await pipe.execute())[0]
         kind = reason.split(":", 1)[0]
         metrics.DEAD_LETTERS.labels(stream, kind).inc()

@@ -22,6 +22,7 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shared.models import Alert, Message
 from shared.settings import NotifierSettings
@@ -107,6 +108,14 @@ return 0
 """
 
 
+def forget(pipe: Pipeline, job: DeliveryJob) -> None:
+    """Queue the commands that drop ``job`` (and its digest list) on a transaction."""
+    pipe.hdel(JOBS, job.id)
+    pipe.zrem(DUE, job.id)
+    if job.digest_key:
+        pipe.delete(job.digest_key)
+
+
 def _reading_order(alert: Alert) -> tuple[datetime, str]:
     """Digests list alerts oldest first, whatever order the notifier replicas saw them in."""
     article = alert.article
@@ -187,12 +196,9 @@ class JobQueue:
         return sorted(alerts, key=_reading_order)
 
     async def finish(self, job: DeliveryJob) -> None:
-        """Forget a job that was delivered or dead-lettered."""
+        """Forget a job that was delivered."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(JOBS, job.id)
-            pipe.zrem(DUE, job.id)
-            if job.digest_key:
-                pipe.delete(job.digest_key)
+            forget(pipe, job)
             await pipe.execute()
 
     async def next_due(self) -> float | None:

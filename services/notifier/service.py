@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TextIO
 
 import structlog
@@ -32,6 +33,7 @@ from services.notifier.jobs import (
     DeliveryJob,
     JobQueue,
     digest_job,
+    forget,
     job_id,
     retry_delay,
     story_key,
@@ -401,8 +403,8 @@ class NotifierService:
             reason=reason,
             deliveries=job.attempts,
             ack=False,
+            also=partial(forget, job=job),
         )
-        await self.queue.finish(job)
         channel = subscription.channel if subscription else "unknown"
         metrics.DELIVERIES.labels(channel, "dead_lettered").inc()
         if subscription is not None:
