@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from services.notifier.jobs import DUE, JOBS
 from services.notifier.service import NotifierService
-from services.notifier.store import DeliveryState
+from services.notifier.store import DeliveryState, SubscriptionStore
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_target
 from shared.bus import StreamBus
@@ -344,3 +344,22 @@ def test_subscription_files_take_secrets_from_the_environment(
     monkeypatch.delenv("DESK_SECRET")
     with pytest.raises(ConfigError, match=r"\$\{DESK_SECRET\} is used but not set"):
         load_subscriptions(path)
+
+
+async def test_a_restart_keeps_api_edits_unless_the_file_entry_changed(
+    redis: Redis, receiver: Receiver
+) -> None:
+    store = SubscriptionStore(redis)
+    from_file = webhook(receiver, "desk")
+    assert await store.sync_file([from_file]) == ["desk"]
+    edited = from_file.model_copy(update={"rate_limit_per_minute": 5})
+    await store.put(edited)  # through the admin API or `vigil subscriptions apply`
+    assert await store.sync_file([from_file]) == [], "an unchanged file entry is not re-applied"
+    kept = await store.get("desk")
+    assert kept is not None
+    assert kept.rate_limit_per_minute == 5
+    changed_in_file = from_file.model_copy(update={"rate_limit_per_minute": 9})
+    assert await store.sync_file([changed_in_file]) == ["desk"]
+    again = await store.get("desk")
+    assert again is not None
+    assert again.rate_limit_per_minute == 9

@@ -7,6 +7,7 @@ A version counter lets replicas notice a change without re-reading every alert.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ from services.notifier.subscriptions import Subscription
 
 SUBSCRIPTIONS = PREFIX + "subscriptions"
 VERSION = PREFIX + "subscriptions:version"
+FILE_DIGESTS = PREFIX + "subscriptions:file"  # id -> digest of the file's entry, last synced
 
 
 def _state_key(subscription_id: str) -> str:
@@ -64,14 +66,29 @@ class SubscriptionStore:
     async def version(self) -> int:
         return int(await self.redis.get(VERSION) or 0)
 
-    async def sync_file(self, subscriptions: list[Subscription]) -> None:
-        """Write the file's subscriptions over their stored copies."""
+    async def sync_file(self, subscriptions: list[Subscription]) -> list[str]:
+        """Store the file's subscriptions that are new or changed in the file since last time.
+
+        An entry the file still holds unchanged is left alone, so edits made through the admin
+        API or ``vigil subscriptions`` survive a restart; editing the entry in the file wins
+        again. Returns the ids written.
+        """
         if not subscriptions:
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(SUBSCRIPTIONS, mapping={s.id: s.stored() for s in subscriptions})
-            pipe.incr(VERSION)
-            await pipe.execute()
+            return []
+        digests = {s.id: hashlib.sha256(s.stored().encode()).hexdigest() for s in subscriptions}
+        known = await self.redis.hmget(FILE_DIGESTS, list(digests))
+        current = await self.redis.hmget(SUBSCRIPTIONS, list(digests))
+        changed = [
+            s for s, seen, stored in zip(subscriptions, known, current, strict=True)
+            if stored is None or seen != digests[s.id]
+        ]  # fmt: skip
+        if changed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(SUBSCRIPTIONS, mapping={s.id: s.stored() for s in changed})
+                pipe.hset(FILE_DIGESTS, mapping={s.id: digests[s.id] for s in changed})
+                pipe.incr(VERSION)
+                await pipe.execute()
+        return [s.id for s in changed]
 
     async def all(self) -> list[Subscription]:
         rows = await self.redis.hgetall(SUBSCRIPTIONS)
