@@ -42,6 +42,8 @@ _WEIGHT_ACTOR_STRONG = 0.5
 _WEIGHT_MENTION_STRONG = 0.3
 _WEIGHT_ACTOR_WEAK = 0.22
 _DOMESTIC_FACTOR = 0.3
+_REACTION_FACTOR = 0.25
+_COVERED_BY_DOMESTIC = frozenset({"mentions", "actors", "forces", "place", "claimant"})
 _ARMS_TRADE_TITLE_FACTOR = 0.5
 _TITLE_BOOST = 1.25
 _ARMS_TRADE_FACTOR = 0.2
@@ -61,6 +63,7 @@ class _Sentence:
     actors: int = 0
     mentions: int = 0
     domestic: int = 0
+    reaction: int = 0
     abroad: int = 0
     strong: int = 0
     weak: int = 0
@@ -123,8 +126,13 @@ class Detector:
         def where(offset: int) -> _Sentence:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
+        domestic_until = -1
         for hit in self.lexicon.scanner.scan(folded):
             sentence = where(hit.start)
+            if hit.kind == "domestic":
+                domestic_until = max(domestic_until, hit.end)
+            elif hit.kind in _COVERED_BY_DOMESTIC and hit.start < domestic_until:
+                continue  # "the Turkish border", "a Black Sea province": Turkey as a place
             if hit.kind == "place":
                 if not _ORIGIN.search(folded, _before(hit.start), hit.start):  # "from Syria"
                     sentence.theaters.append(cast(Theater, hit.label))
@@ -227,6 +235,8 @@ def _strength(sentence: _Sentence) -> float:
         return 0.0
     if sentence.arms_trade:
         strength *= _ARMS_TRADE_FACTOR
+    if sentence.reaction and not sentence.forces:
+        strength *= _REACTION_FACTOR
     if sentence.domestic and not sentence.theaters:
         strength *= _DOMESTIC_FACTOR
     return strength

@@ -74,11 +74,12 @@ class LexiconFile(BaseModel):
     theaters: dict[Theater, Patterns]
     abroad: Patterns
     domestic: Patterns
+    turkish_reaction: Patterns
     claimants: list[_Claimant] = Field(min_length=1)
 
     _check = field_validator(
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
-        "off_topic", "threat", "denial", "speech", "abroad", "domestic",
+        "off_topic", "threat", "denial", "speech", "abroad", "domestic", "turkish_reaction",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -121,11 +122,13 @@ class Lexicon:
             for pattern in entry.patterns:
                 claimant_of.setdefault(pattern, who)
         plain = {
+            # First: a place inside Turkey covers the Turkish words it contains (the detector
+            # drops the mentions, actors and places that such a phrase holds).
+            "domestic": data.domestic, "reaction": data.turkish_reaction,
             "mentions": data.turkey, "actors": data.turkish_actors, "forces": data.turkish_forces,
             "strong": data.military.strong, "weak": data.military.weak,
             "arms_trade": data.arms_trade, "off_topic": data.off_topic, "threat": data.threat,
             "denial": data.denial, "speech": data.speech, "abroad": data.abroad,
-            "domestic": data.domestic,
         }  # fmt: skip
         kinds: dict[str, dict[str, object]] = {
             kind: dict.fromkeys(patterns, True) for kind, patterns in plain.items()
