@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar, overload
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 T = TypeVar("T")
 
@@ -83,3 +84,9 @@ async def background(runnable: Runnable) -> AsyncIterator[asyncio.Event]:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=10)
+
+
+async def group_done(redis: Redis, stream: str) -> bool:
+    """Whether the stream's (only) consumer group has read and acknowledged every entry."""
+    [info] = await redis.xinfo_groups(stream)
+    return bool(info["lag"] == 0 and info["pending"] == 0)

@@ -16,7 +16,7 @@ from shared.bus import StreamBus
 from shared.models import Alert, Article
 from shared.settings import Settings
 from shared.streams import ALERTS, ARTICLES
-from tests.helpers import background, wait_for
+from tests.helpers import background, group_done, wait_for
 
 
 def article(article_id: str, title: str, text: str) -> Article:
@@ -52,17 +52,12 @@ async def test_flagged_articles_become_alerts_and_others_do_not(
         await bus.publish(ARTICLES, article("a2", "Lira slides", "The Turkish lira fell."))
         await redis.xadd(ARTICLES, {"type": "Article", "v": "1", "data": "{not json"})
         await wait_for(bus.dead_letters, message="the poison entry dead-lettered")
-        await wait_for(lambda: _group_done(redis), message="every entry handled")
+        await wait_for(lambda: group_done(redis, ARTICLES), message="every entry handled")
     [alert] = await alerts(redis)
     assert alert.alert_id == "alert_a1"
     assert alert.classification.theaters == ["libya"]
     [(_, letter)] = await bus.dead_letters()
     assert letter.reason.startswith("decode:")
-
-
-async def _group_done(redis: Redis) -> bool:
-    [info] = await redis.xinfo_groups(ARTICLES)
-    return bool(info["lag"] == 0 and info["pending"] == 0)
 
 
 async def test_sighup_reloads_the_lexicon_and_a_bad_one_keeps_the_old(

@@ -21,7 +21,7 @@ from shared.bus import StreamBus
 from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
-from tests.helpers import wait_for
+from tests.helpers import group_done, wait_for
 from tests.notifier_support import (
     OLD_SECRET,
     SECRET,
@@ -115,7 +115,7 @@ async def test_gone_disables_the_subscription_and_keeps_the_delivery(
         assert subscription is not None
         assert subscription.enabled is False
         await publish(redis, make_alert("a2"))
-        await wait_for(lambda: _group_done(redis), message="second alert handled")
+        await wait_for(lambda: group_done(redis, ALERTS), message="second alert handled")
     [letter] = await dead_letters(redis)
     assert letter.reason == "gone: 410 Gone"
     assert letter.source_stream == "vigil:deliveries"
@@ -124,11 +124,6 @@ async def test_gone_disables_the_subscription_and_keeps_the_delivery(
 
 def _has_requests(receiver: Receiver, count: int) -> bool:
     return len(receiver.requests) == count
-
-
-async def _group_done(redis: Redis) -> bool:
-    [info] = await redis.xinfo_groups(ALERTS)
-    return bool(info["lag"] == 0 and info["pending"] == 0)
 
 
 async def test_exhausted_retries_go_to_dead_letters_and_replay_keeps_the_id(
@@ -183,10 +178,10 @@ async def test_one_alert_per_subscriber_per_story(
             webhook(receiver, "three", filters={"min_score": 0.5})]  # fmt: skip
     async with running(fast(settings), redis, subs, clock):
         await publish(redis, make_alert("a1", story_id="s1"))
-        await wait_for(lambda: _group_done(redis), message="the first copy handled")
+        await wait_for(lambda: group_done(redis, ALERTS), message="the first copy handled")
         await publish(redis, make_alert("a2", story_id="s1", source="other-wire"),
                       make_alert("a3", story_id="s2", score=0.4))  # fmt: skip
-        await wait_for(lambda: _group_done(redis), message="alerts handled")
+        await wait_for(lambda: group_done(redis, ALERTS), message="alerts handled")
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="deliveries done")
     # "one" gets s1 once and s2; "three" gets s1 only (s2 scores 0.4); "two" wants syria.
     titles = sorted(p["data"]["article"]["id"] for _, p in receiver.requests)
@@ -258,9 +253,9 @@ async def test_digest_batches_alerts_into_one_message(
     sub = webhook(receiver, mode="digest", digest_minutes=10)
     async with running(fast(settings), redis, [sub], clock) as service:
         await publish(redis, *(make_alert(f"a{n}", story_id=f"s{n}") for n in range(3)))
-        await wait_for(lambda: _group_done(redis), message="alerts handled")
+        await wait_for(lambda: group_done(redis, ALERTS), message="alerts handled")
         await publish(redis, make_alert("copy", story_id="s1"))  # corroboration, not a 4th
-        await wait_for(lambda: _group_done(redis), message="the copy handled")
+        await wait_for(lambda: group_done(redis, ALERTS), message="the copy handled")
         assert receiver.requests == []
         await advance(clock, service, 600)
         await wait_for(lambda: receiver.requests, message="the digest")
@@ -324,7 +319,7 @@ async def test_a_crash_between_send_and_settle_resends_the_same_id_only(
         await wait_for(partial(_has_requests, receiver, 2), message="the resend")
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="the job settled")
         await publish(redis, make_alert("a1"))  # the same alert again, as after a replay
-        await wait_for(lambda: _group_done(redis), message="the copy handled")
+        await wait_for(lambda: group_done(redis, ALERTS), message="the copy handled")
     assert len(receiver.requests) == 2
     assert receiver.ids[0] == receiver.ids[1], "a resend keeps its webhook-id"
 
