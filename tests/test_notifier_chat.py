@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -84,3 +85,10 @@ def test_an_unknown_chat_url_is_refused_without_echoing_its_token() -> None:
     with pytest.raises(ValueError, match="nonsense://") as refused:
         validate_chat_url("nonsense://secret-token-123")
     assert "secret-token-123" not in str(refused.value)
+
+
+def test_apprise_does_not_log_the_tokens_of_a_bad_url(caplog: pytest.LogCaptureFixture) -> None:
+    # Apprise masks long tokens in its own errors, but shows a short one whole.
+    with caplog.at_level(logging.DEBUG), pytest.raises(ValueError, match="tgram://"):
+        validate_chat_url("tgram://leakytoken/")
+    assert "leakytoken" not in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 import time
@@ -33,14 +34,15 @@ class Mailbox:
     """An aiosmtpd handler that keeps messages, or answers RCPT with a scripted code."""
 
     refuse_rcpt: str | None = None
+    refuse: dict[str, str] = field(default_factory=dict)
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[Envelope] = field(default_factory=list)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
-        if self.refuse_rcpt:
-            return self.refuse_rcpt
+        if self.refuse_rcpt or address in self.refuse:
+            return self.refuse_rcpt or self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -73,7 +75,9 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.stop()
 
 
-def channel(port: int, **smtp: Any) -> EmailChannel:
+def channel(
+    port: int, unsubscribe_url: str | None = "https://vigil.example.org/unsubscribe", **smtp: Any
+) -> EmailChannel:
     settings = SmtpSettings.model_validate(
         {
             "host": "127.0.0.1",
@@ -83,7 +87,7 @@ def channel(port: int, **smtp: Any) -> EmailChannel:
             **smtp,
         }
     )
-    return EmailChannel(settings, unsubscribe_url="https://vigil.example.org/unsubscribe")
+    return EmailChannel(settings, unsubscribe_url=unsubscribe_url)
 
 
 SUBSCRIBER = Subscription.model_validate({"id": "desk", "channel": "email", "to": ["desk@x.org"]})
@@ -124,6 +128,8 @@ async def test_an_alert_email_has_headers_and_both_parts(mailbox: tuple[Mailbox,
         "<https://vigil.example.org/unsubscribe?subscription=desk>"
     )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Date"] is not None
     text, html = _parts(message)
     claim = alert.classification.claims[0]
     for part in (text, html):
@@ -155,6 +161,50 @@ async def test_refused_recipients_are_rejected_or_retried(
     assert result.outcome == outcome
     assert reply.split(maxsplit=1)[0] in result.detail
     assert box.messages == []
+
+
+async def test_without_an_unsubscribe_page_readers_mail_the_sender(
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    box, port = mailbox
+    alert = make_alert("a1")
+    sender = channel(port, unsubscribe_url=None, **{"from": "Vigil Alerts <vigil@example.org>"})
+    result = await sender.send(SUBSCRIBER, job(alerts=[alert]), [alert])
+    assert result.outcome == "delivered", result.detail
+    [message] = box.messages
+    assert message["List-Unsubscribe"] == "<mailto:vigil@example.org?subject=unsubscribe%20desk>"
+    assert message["List-Unsubscribe-Post"] is None, "one-click needs an http(s) page"
+
+
+async def test_a_partly_refused_message_counts_as_sent(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    box.refuse = {"gone@x.org": "550 No such user"}
+    two = Subscription.model_validate(
+        {"id": "desk", "channel": "email", "to": ["desk@x.org", "gone@x.org"]}
+    )
+    alert = make_alert("a1")
+    result = await channel(port).send(two, job(alerts=[alert]), [alert])
+    assert result.outcome == "delivered", "a retry would send desk@x.org a second copy"
+    assert "gone@x.org: 550" in result.detail
+    assert box.envelopes[0].rcpt_tos == ["desk@x.org"]
+
+
+async def test_a_server_refusing_connections_is_retried() -> None:
+    async def refuse(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"554 No SMTP service here\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        alert = make_alert("a1")
+        result = await channel(port).send(SUBSCRIBER, job(alerts=[alert]), [alert])
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert result.outcome == "retry", "the server's state, not this message's fault"
+    assert "554" in result.detail
 
 
 async def test_an_unreachable_server_is_retried() -> None:

@@ -30,9 +30,11 @@ def subject(job: DeliveryJob, alerts: Sequence[Alert]) -> str:
     """One line naming what the message carries (newlines in titles cannot break headers)."""
     if job.kind == "test":
         return "[Vigil] test alert: your subscription works"
-    if len(alerts) == 1:
-        return "[Vigil] " + " ".join(alerts[0].article.title.split())
-    return f"[Vigil] {len(alerts)} alerts on Turkish military involvement abroad"
+    if job.kind == "digest":
+        count = f"{len(alerts)} alert" + ("" if len(alerts) == 1 else "s")
+        return f"[Vigil] {count} on Turkish military involvement abroad"
+    # str.split() also breaks on \x0b, \x1c-\x1e, \x85 and \u2028: nothing can end the line.
+    return "[Vigil] " + " ".join(alerts[0].article.title.split())
 
 
 def render(template: str, job: DeliveryJob, alerts: Sequence[Alert], **extra: object) -> str:

@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
-from email.utils import formatdate
-from urllib.parse import urlencode
+from email.utils import formatdate, parseaddr
+from urllib.parse import quote, urlencode
 
 import aiosmtplib
+from aiosmtplib import SMTPResponse
 
-from services.notifier.channels.base import SendResult
+from services.notifier.channels.base import Outcome, SendResult
 from services.notifier.jobs import DeliveryJob
 from services.notifier.render import render, subject
 from services.notifier.subscriptions import Subscription
 from shared.models import Alert
 from shared.settings import SmtpSettings
+
+_MAX_DETAIL = 300
+
+
+def result_of_error(error: Exception) -> SendResult:
+    """A 5xx about this message dead-letters it; anything else is worth another try."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        refusals = error.recipients
+        detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in refusals)
+        permanent = all(refusal.code >= 500 for refusal in refusals)
+        outcome: Outcome = "rejected" if permanent else "retry"
+        return SendResult(outcome, f"recipients refused: {detail}"[:_MAX_DETAIL])
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        # The operator's credentials, not this message: keep it until they are fixed.
+        return SendResult(
+            "retry", f"SMTP login refused: {error.code} {error.message}"[:_MAX_DETAIL]
+        )
+    if isinstance(error, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError):
+        # The server turned the connection down, whatever the message: try again later.
+        return SendResult("retry", f"SMTP {error.code} {error.message}"[:_MAX_DETAIL])
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        outcome = "rejected" if error.code >= 500 else "retry"
+        return SendResult(outcome, f"SMTP {error.code} {error.message}"[:_MAX_DETAIL])
+    return SendResult("retry", f"SMTP unreachable: {type(error).__name__}: {error}"[:_MAX_DETAIL])
+
+
+def result_of_reply(refused: Mapping[str, SMTPResponse], reply: str) -> SendResult:
+    """Accepted for at least one recipient is delivered: a retry would send the others a copy
+    again, so recipients refused on the way are only reported."""
+    if refused:
+        detail = "; ".join(f"{to}: {r.code} {r.message}" for to, r in refused.items())
+        return SendResult("delivered", f"{reply}; refused {detail}"[:_MAX_DETAIL])
+    return SendResult("delivered", reply[:_MAX_DETAIL])
 
 
 class EmailChannel:
@@ -32,8 +66,9 @@ class EmailChannel:
             separator = "&" if "?" in self.unsubscribe_url else "?"
             query = urlencode({"subscription": subscription.id})
             return f"{self.unsubscribe_url}{separator}{query}"
-        query = urlencode({"subject": f"unsubscribe {subscription.id}"})
-        return f"mailto:{self.smtp.from_}?{query}"
+        _, address = parseaddr(self.smtp.from_)  # "Vigil <vigil@x.org>" -> vigil@x.org
+        # RFC 6068: spaces are %20 in a mailto: URI, never "+".
+        return f"mailto:{address}?subject={quote(f'unsubscribe {subscription.id}', safe='')}"
 
     def compose(
         self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
@@ -61,7 +96,7 @@ class EmailChannel:
         message = self.compose(subscription, job, alerts)
         smtp = self.smtp
         try:
-            _, reply = await aiosmtplib.send(
+            refused, reply = await aiosmtplib.send(
                 message,
                 hostname=smtp.host,
                 port=smtp.port,
@@ -72,22 +107,9 @@ class EmailChannel:
                 timeout=smtp.timeout_seconds,
                 cert_bundle=str(smtp.ca_file) if smtp.ca_file else None,
             )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            codes = [refusal.code for refusal in error.recipients]
-            detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in error.recipients)
-            permanent = all(code >= 500 for code in codes)
-            return SendResult("rejected" if permanent else "retry", f"recipients refused: {detail}")
-        except aiosmtplib.SMTPAuthenticationError as error:
-            # The operator's credentials, not this message: keep it until they are fixed.
-            return SendResult("retry", f"SMTP login refused: {error.code} {error.message}")
-        except aiosmtplib.SMTPResponseException as error:
-            permanent = error.code >= 500
-            return SendResult(
-                "rejected" if permanent else "retry", f"SMTP {error.code} {error.message}"
-            )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            return SendResult("retry", f"SMTP unreachable: {type(error).__name__}: {error}")
-        return SendResult("delivered", reply)
+            return result_of_error(error)
+        return result_of_reply(refused, reply)
 
     async def close(self) -> None:
         """Nothing to release: each send opens and closes its own connection."""
