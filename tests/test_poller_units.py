@@ -13,7 +13,8 @@ from services.poller.canonical import article_id, canonical_url
 from services.poller.parse import ParseError, parse_document
 from services.poller.sources import DEFAULT_SOURCES_FILE, load_sources
 from services.poller.stories import StoryIndex
-from services.poller.text import detect_language, html_to_text
+from services.poller.text import html_to_text
+from shared.language import detect_language
 from shared.models import Article
 from shared.settings import ConfigError
 

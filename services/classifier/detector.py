@@ -19,10 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
 
-import py3langid
-
 from services.classifier.lexicon import Claimant, Lexicon
 from services.classifier.patterns import fold
+from shared.language import detect_language
 from shared.models import Claim, Classification, Stance, Theater
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
@@ -33,7 +32,7 @@ _AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant fo
 _UNATTRIBUTED = "news report"
 UNDETERMINED = "und"  # BCP 47: language not determined
 _GENERIC_CLAIMANTS = frozenset({_UNATTRIBUTED, "Turkish officials"})
-_LANGUAGE_SAMPLE_CHARS = 300
+_LANGUAGE_SAMPLE_CHARS = 300  # enough to tell, cheap to classify
 _MAX_EVIDENCE = 3
 _MAX_EVIDENCE_CHARS = 400
 # How much one involvement sentence contributes, by kind, before the article-level factors.
@@ -95,7 +94,8 @@ class Detector:
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
             )
-        language = language or _detect_language(title, text)
+        sample = f"{title}. {text}"[:_LANGUAGE_SAMPLE_CHARS]
+        language = language or detect_language(sample) or UNDETERMINED
         sentences = self._sentences(document, folded, title_end=len(title.strip()))
         involved = [s for s in sentences if s.strength > 0]
         score = self._score(involved, sentences)
@@ -110,7 +110,7 @@ class Detector:
             id=article_id,
             flagged=True,
             score=round(score, 4),
-            theaters=_theaters(involved, sentences),
+            theaters=_theaters(sentences),
             stances=stances,
             claims=claims,
             evidence=_evidence(document, involved, claims),
@@ -191,10 +191,9 @@ class Detector:
 
 def _without_generic(claims: list[Claim]) -> list[Claim]:
     """Drop "news report" and "Turkish officials" where a named claimant says the same."""
-    named = {(c.stance, c.claimant) for c in claims if c.claimant not in _GENERIC_CLAIMANTS}
-    if not named:
+    stances = {c.stance for c in claims if c.claimant not in _GENERIC_CLAIMANTS}
+    if not stances:
         return claims
-    stances = {stance for stance, _ in named}
     return [
         c
         for c in claims
@@ -273,7 +272,7 @@ def _stance(sentence: _Sentence, claimant: Claimant | None) -> Stance:
     return "acknowledgment" if claimant.turkish else "assertion"
 
 
-def _theaters(involved: list[_Sentence], sentences: list[_Sentence]) -> list[Theater]:
+def _theaters(sentences: list[_Sentence]) -> list[Theater]:
     """Where the involvement happens: places weighted by the sentence that names them."""
     counts: Counter[Theater] = Counter()
     for sentence in sentences:
@@ -301,10 +300,3 @@ def _quote(document: str, sentence: _Sentence) -> str:
     if len(text) > _MAX_EVIDENCE_CHARS:
         text = text[: _MAX_EVIDENCE_CHARS - 1].rstrip() + "…"
     return text
-
-
-def _detect_language(title: str, text: str) -> str:
-    """ISO 639-1 code of the article, from its first few hundred characters."""
-    sample = f"{title}. {text}"[:_LANGUAGE_SAMPLE_CHARS]
-    language, _ = py3langid.classify(sample)
-    return str(language)

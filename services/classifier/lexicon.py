@@ -107,7 +107,8 @@ class Lexicon:
     ``prefilter`` finds any mention of Turkey (the cheap first test); ``scanner`` finds every
     other list in one pass, as :class:`Hit` kinds named after the lists: ``mentions``,
     ``actors``, ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``,
-    ``denial``, ``speech``, ``abroad``, ``domestic``, ``place`` (labelled with its theater)
+    ``denial``, ``speech``, ``abroad``, ``domestic``, ``reaction``, ``place`` (labelled with
+    its theater)
     and ``claimant`` (labelled with a :class:`Claimant`).
     """
 

@@ -107,7 +107,6 @@ class LabeledMatcher(Generic[T]):
 
     regex: re.Pattern[str]
     _labeled: tuple[tuple[re.Pattern[str], T], ...]
-    _cache: dict[str, T | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, labels: Mapping[str, T]) -> LabeledMatcher[T]:
@@ -117,14 +116,11 @@ class LabeledMatcher(Generic[T]):
         return cls(trie_regex(labels), labeled)
 
     def label(self, phrase: str) -> T | None:
-        """The label of the longest pattern that matches all of ``phrase`` (cached)."""
-        if phrase not in self._cache:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            self._cache[phrase] = next(
-                (label for regex, label in self._labeled if regex.fullmatch(phrase)), None
-            )
-        return self._cache[phrase]
+        """The label of the longest pattern that matches all of ``phrase``.
+
+        Not cached here: :class:`Scanner` caches its whole breakdown of each phrase.
+        """
+        return next((label for regex, label in self._labeled if regex.fullmatch(phrase)), None)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from services.poller.canonical import article_id, canonical_url
 from services.poller.parse import Entry
-from services.poller.text import detect_language, html_to_text
+from services.poller.text import html_to_text
+from shared.language import detect_language
 from shared.models import Article
 
 MAX_TEXT_CHARS = 20_000
