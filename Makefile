@@ -35,6 +35,8 @@ bench-notifier: $(STAMP) ## webhook deliveries per second and alert-to-receiver 
 lock: ## re-resolve the pinned lock files after editing pyproject.toml
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements/runtime.lock
 	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements/dev.lock
+	$(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+		| uv pip compile - --generate-hashes --python-version 3.11 -q -o requirements/build.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import structlog
+
 from services.classifier.service import ClassifierService
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.poller.service import PollerService
 from services.poller.sources import load_sources
-from shared.connection import connect
+from shared.bus import TRANSIENT_ERRORS
+from shared.connection import connect, ensure_access
 from shared.runtime import AppSetup, Component, serve
 from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
@@ -24,6 +27,8 @@ ALL_SERVICES: tuple[ServiceName, ...] = ("poller", "classifier", "notifier")
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 DEFAULT_SOURCES = DEFAULTS_DIR / "sources.yaml"
 DEFAULT_SUBSCRIPTIONS = DEFAULTS_DIR / "subscriptions.yaml"
+
+log = structlog.get_logger(component="runtime")
 
 
 async def run_services(
@@ -45,6 +50,14 @@ async def run_services(
         except SubscriptionRefusedError as error:
             raise ConfigError(f"subscription {subscription.id}: {error}") from error
     redis = connect(settings.redis_url, settings.bus)
+    try:
+        await ensure_access(redis)
+    except TRANSIENT_ERRORS as error:
+        # Not up yet: start anyway, not ready; the consumers retry until it is.
+        log.warning("runtime.redis_unreachable", error=str(error))
+    except ConfigError:
+        await redis.aclose()
+        raise
     components: list[Component] = []
     setups: list[AppSetup] = []
     if "poller" in names:

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
-from shared.connection import connect
+from shared.connection import connect, ensure_access
 from shared.settings import ConfigError, load_settings
 
 T = TypeVar("T")
@@ -24,6 +24,7 @@ def with_redis(action: Callable[[Redis], Awaitable[T]]) -> T:
     async def run() -> T:
         redis = connect(url, settings.bus)
         try:
+            await ensure_access(redis)
             return await action(redis)
         finally:
             await redis.aclose()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.settings import BusSettings
+from shared.settings import BusSettings, ConfigError
 
 
 def connect(url: str, bus: BusSettings | None = None) -> Redis:
@@ -24,3 +25,15 @@ def connect(url: str, bus: BusSettings | None = None) -> Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     return client
+
+
+async def ensure_access(client: Redis) -> None:
+    """Raise ``ConfigError`` if Redis answers but refuses this client.
+
+    A wrong or missing password, an ACL or protected mode is a configuration problem that no
+    retry will fix, so it is reported at once; an unreachable Redis raises its connection error.
+    """
+    try:
+        await client.ping()
+    except (AuthenticationError, ResponseError) as error:
+        raise ConfigError(f"Redis refused the connection: {error}") from error

@@ -92,6 +92,10 @@ POLLER_SCHEDULE_LAG_SECONDS = Histogram(
     "How late a source's poll started after its due time.",
     buckets=LATENCY_BUCKETS,
 )
+POLLER_SCHEDULE_RESTORED = Counter(
+    "vigil_poller_schedule_restored_total",
+    "Configured sources found missing from the Redis schedule (data lost) and put back.",
+)
 POLLER_IN_FLIGHT = Gauge("vigil_poller_in_flight_polls", "Polls running in this process.")
 POLLER_SOURCES = Gauge(
     "vigil_poller_sources",

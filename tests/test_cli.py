@@ -14,9 +14,10 @@ from pathlib import Path
 import feedparser
 import orjson
 import pytest
+from redis import Redis as SyncRedis
 
 from services.app import DEFAULT_SOURCES
-from shared.embedded_redis import free_port
+from shared.embedded_redis import EmbeddedRedis, free_port
 from tests.helpers import wait_for
 
 VIGIL = [sys.executable, "-m", "services"]
@@ -166,3 +167,17 @@ async def test_up_killed_leaves_no_orphan_redis(tmp_path: Path) -> None:
         process.kill()
         await process.wait()
     await wait_for(lambda: not _port_open(port), timeout=10, message="redis-server to exit")
+
+
+@pytest.mark.parametrize("command", [["poller"], ["status"]])
+def test_redis_refusing_the_client_is_one_clear_line(tmp_path: Path, command: list[str]) -> None:
+    """A password Redis requires (or protected mode) is a config error: fail fast, no traceback."""
+    with EmbeddedRedis(tmp_path / "locked", persist=False) as server:
+        with SyncRedis.from_url(server.url) as admin:
+            admin.config_set("requirepass", "s3cret")
+        result = run_vigil(command, clean_env(tmp_path, VIGIL_REDIS_URL=server.url))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("vigil: error:")]
+    assert len(lines) == 1, result.stderr
+    assert "Redis refused the connection" in lines[0]
+    assert "Traceback" not in result.stderr

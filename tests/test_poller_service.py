@@ -289,3 +289,31 @@ def test_interval_adapts_within_bounds(settings: Settings, redis: Redis, new: in
         blank = SourceState.from_hash({"interval": str(interval)})
         interval = service._next_interval(adaptive, blank, new)
     assert interval == (30 if new else 600)
+
+
+async def test_sources_lost_from_the_schedule_are_polled_again(
+    settings: Settings, redis: Redis, feeds: tuple[FeedServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis losing its data (FLUSHALL, failover to an empty replica) must not stop polling."""
+    monkeypatch.setattr("services.poller.service.HEALTH_REFRESH_SECONDS", 0.1)
+    server, base = feeds
+    server.set("/a.xml", rss(ITEMS[:1]), '"a"')
+    server.set("/b.xml", rss(ITEMS[1:]), '"b"')
+    sources = [Source(id=n, url=f"{base}/{n}.xml", interval=3600) for n in ("a", "b")]
+    restored = REGISTRY.get_sample_value("vigil_poller_schedule_restored_total") or 0.0
+    config = poller_settings(settings, max_interval_seconds=3600)
+    with capture_logs() as logs:
+        async with running(config, redis, sources):
+            first_polls: Probe = partial(_polled, redis, sources)
+            await wait_for(first_polls, message="first polls done")
+            await redis.flushall()
+            await wait_for(lambda: server.hits["/a.xml"] == server.hits["/b.xml"] == 2,
+                           message="polled again after the schedule was lost")  # fmt: skip
+    assert REGISTRY.get_sample_value("vigil_poller_schedule_restored_total") == restored + 2
+    assert [e["sources"] for e in logs if e["event"] == "poller.schedule_restored"] == [2]
+    assert len(await published(redis)) == 3  # the articles published after the loss
+
+
+async def _polled(redis: Redis, sources: list[Source]) -> bool:
+    outcomes = [(await state(redis, source.id)).last_outcome for source in sources]
+    return outcomes == ["ok"] * len(sources)

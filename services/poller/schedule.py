@@ -32,11 +32,13 @@ class Schedule:
         self.redis = redis
         self._claim = redis.register_script(_CLAIM)
 
-    async def register(self, source_ids: Iterable[str]) -> None:
-        """Make new sources due now; keep the due times of sources already scheduled."""
+    async def register(self, source_ids: Iterable[str]) -> int:
+        """Make unscheduled sources due now, keeping the others' due times; how many were added."""
         ids = list(source_ids)
-        if ids:
-            await self.redis.zadd(DUE_KEY, dict.fromkeys(ids, time.time()), nx=True)
+        if not ids:
+            return 0
+        added = await self.redis.zadd(DUE_KEY, dict.fromkeys(ids, time.time()), nx=True)
+        return int(added or 0)
 
     async def claim(self, limit: int, lease_seconds: float) -> list[tuple[str, float]]:
         """Up to ``limit`` due sources with their due times, leased for ``lease_seconds``."""

@@ -242,6 +242,12 @@ class PollerService:
 
     async def _refresh_health(self) -> None:
         self._health_at = time.monotonic()
+        # Every configured source is always scheduled: one missing means Redis lost its data
+        # (FLUSHALL, a failover to an empty replica) and the source would never be polled again.
+        restored = await self.schedule.register(self.sources)
+        if restored:
+            log.warning("poller.schedule_restored", sources=restored)
+            metrics.POLLER_SCHEDULE_RESTORED.inc(restored)
         states = await self.state.many(list(self.sources))
         failing = sum(1 for s in states if s.consecutive_failures)
         metrics.POLLER_SOURCES.labels("healthy").set(len(states) - failing)
