@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of everything under deploy/ and compose.yaml (no Docker daemon needed):
-#   - promtool: Prometheus config, alert rules, rule unit tests, and the metrics exposition;
+#   - promtool: Prometheus config, alert rules, rule unit tests, the metrics exposition and
+#     the PromQL of every Grafana dashboard query;
 #   - every metric named in the rules and the Grafana dashboard exists in shared/metrics.py;
 #   - compose.yaml against the Compose JSON schema (and `docker compose config` if it works);
 #   - every JSON/YAML file under deploy/ parses; the config YAML loads with Vigil's own loaders.
@@ -128,6 +129,11 @@ if len(ids) != len(set(ids)):
 exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
 if not all(exprs):
     errors.append("vigil.json: a target has no expression")
+# Each query as a recording rule, so promtool parses its PromQL (checked after this script).
+rules = [{"record": f"vigil_dashboard:query_{n}", "expr": expr.replace("$__rate_interval", "5m")}
+         for n, expr in enumerate(exprs)]
+(Path(sys.argv[1]).parent / "dashboard-rules.yml").write_text(
+    yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
 
 # Metric names used by the rules and the dashboard exist in the exposition.
 exposed = set(re.findall(r"^# TYPE (\S+) ", Path(sys.argv[1]).read_text(), re.M))
@@ -170,6 +176,9 @@ if errors:
 print(f"  SUCCESS: compose.yaml matches the Compose schema; {parsed} JSON/YAML files parse; "
       f"{len(exprs)} dashboard queries; config files load")
 EOF
+
+step "promtool check rules: the dashboard's queries parse"
+promtool check rules "$tmp/dashboard-rules.yml"
 
 if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
     step "docker compose config -q"
