@@ -7,10 +7,18 @@ Invalid values fail at start-up with a message naming the field (:func:`load_set
 from __future__ import annotations
 
 import socket
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +48,25 @@ class SmtpSettings(BaseModel):
     )
 
     model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _no_clear_text_password(self) -> SmtpSettings:
+        """A password over an unencrypted connection could be read by anyone on the path."""
+        if self.password is not None and self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                f"a password with security=none would cross the network to {self.host} in "
+                "clear text: set VIGIL_SMTP__SECURITY to starttls or tls"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class LogSettings(BaseModel):

@@ -82,6 +82,10 @@ def test_classify_reports_a_bad_line_and_keeps_going(tmp_path: Path) -> None:
         ({"VIGIL_REDIS_URL": "http://localhost"}, "VIGIL_REDIS_URL"),
         ({"VIGIL_LOG__LEVEL": "loud"}, "VIGIL_LOG__LEVEL"),
         ({"VIGIL_SOURCES_FILE": "/nonexistent/sources.yaml"}, "/nonexistent/sources.yaml"),
+        (
+            {"VIGIL_SMTP__HOST": "mail.example", "VIGIL_SMTP__PASSWORD": "hunter2-pw"},
+            "VIGIL_SMTP__SECURITY to starttls or tls",
+        ),
     ],
 )
 def test_bad_configuration_is_one_clear_line(
@@ -93,6 +97,7 @@ def test_bad_configuration_is_one_clear_line(
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+    assert "hunter2-pw" not in result.stderr
 
 
 def test_malformed_sources_yaml_names_the_file(tmp_path: Path) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import apprise
+import markdown
 import pytest
 from aiohttp import web
 
@@ -92,3 +95,28 @@ def test_apprise_does_not_log_the_tokens_of_a_bad_url(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.DEBUG), pytest.raises(ValueError, match="tgram://"):
         validate_chat_url("tgram://leakytoken/")
     assert "leakytoken" not in caplog.text
+
+
+HOSTILE_TITLE = "@everyone Turkish troops [click](https://evil.example) <!channel> **now** <@123>"
+
+
+async def test_feed_text_can_neither_ping_nor_inject_markdown(endpoint: ChatEndpoint) -> None:
+    alert = make_alert("a1", title=HOSTILE_TITLE, claimant="@here *the* ministry_")
+    article = alert.article.model_copy(update={"url": "https://wire.example/a_(1)/@here"})
+    alert = alert.model_copy(update={"article": article})
+    result = await ChatChannel().send(chat_subscription(endpoint.url), _job(), [alert])
+    assert result.outcome == "delivered", result.detail
+    [message] = endpoint.received
+    # Apprise's Discord plugin turns every "@word" or "<@id>" it finds into an allowed mention.
+    discord = apprise.Apprise.instantiate("discord://123456/abcdefghij")
+    assert discord.ping_payload(HOSTILE_TITLE)  # the check can fail: the raw title pings
+    assert discord.ping_payload(message["message"]) == {}
+    assert discord.ping_payload(message["title"]) == {}
+    assert "<!channel>" not in message["message"] + message["title"]
+    # Rendered as CommonMark: one link (the article's), the title's own markup shown as text.
+    html = markdown.markdown(message["message"])
+    assert re.findall(r'<a href="([^"]*)"', html) == ["https://wire.example/a_%281%29/%40here"]
+    assert "[click](https://evil.example)" in html
+    assert "**now**" in html
+    assert "<em>" in html  # the template's own emphasis of the evidence survives
+    assert "<em>the</em>" not in html

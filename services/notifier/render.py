@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifier.jobs import DeliveryJob
 from shared.models import Alert
+
+# CommonMark punctuation that could open structure (emphasis, code, links, HTML, tables).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()<>!#|~])")
+# U+2060 WORD JOINER: invisible, but "@\u2060everyone" or "<\u2060!channel>" pings nobody.
+_NO_MENTION = "\u2060"
+
+
+def no_mentions(text: str) -> str:
+    """``text`` with @everyone, @here, <@id>, <!channel> and the like made inert."""
+    return text.replace("@", "@" + _NO_MENTION).replace("<", "<" + _NO_MENTION)
+
+
+def markdown_text(text: str) -> str:
+    """Feed text shown literally in Markdown: one line, punctuation escaped, no mentions."""
+    return no_mentions(_MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).split())))
+
+
+def markdown_url(url: str) -> str:
+    """A link destination that cannot end the link early or mention anyone.
+
+    (, ), <, >, spaces and @ are percent-encoded (Apprise's Discord plugin reads any "@word"
+    in a message, links included, as a mention to allow).
+    """
+    return quote(url, safe=":/?#[]!$&'*+,;=%~")
 
 
 @cache
@@ -22,6 +48,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["md"] = markdown_text
+    env.filters["md_url"] = markdown_url
     env.filters["when"] = lambda at: at.strftime("%Y-%m-%d %H:%M UTC") if at else "time unknown"
     return env
 

@@ -10,7 +10,7 @@ import apprise
 
 from services.notifier.channels.base import SendResult
 from services.notifier.jobs import DeliveryJob
-from services.notifier.render import render, subject
+from services.notifier.render import no_mentions, render, subject
 from services.notifier.subscriptions import Subscription
 from shared.models import Alert
 
@@ -66,7 +66,9 @@ class ChatChannel:
             return SendResult("rejected", f"not a chat URL Apprise understands: {scheme}://…")
         body = render("alert.md.j2", job, alerts, subscription_id=subscription.id)
         sent = await targets.async_notify(
-            body=body, title=subject(job, alerts), body_format=apprise.NotifyFormat.MARKDOWN
+            body=body,
+            title=no_mentions(subject(job, alerts)),
+            body_format=apprise.NotifyFormat.MARKDOWN,
         )
         if sent:
             return SendResult("delivered", f"sent via {scheme}://")
