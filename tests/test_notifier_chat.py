@@ -13,6 +13,7 @@ import apprise
 import markdown
 import pytest
 from aiohttp import web
+from apprise.plugins.discord import NotifyDiscord
 
 from services.notifier.channels.chat import ChatChannel, validate_chat_url
 from services.notifier.jobs import DeliveryJob
@@ -109,6 +110,7 @@ async def test_feed_text_can_neither_ping_nor_inject_markdown(endpoint: ChatEndp
     [message] = endpoint.received
     # Apprise's Discord plugin turns every "@word" or "<@id>" it finds into an allowed mention.
     discord = apprise.Apprise.instantiate("discord://123456/abcdefghij")
+    assert isinstance(discord, NotifyDiscord)
     assert discord.ping_payload(HOSTILE_TITLE)  # the check can fail: the raw title pings
     assert discord.ping_payload(message["message"]) == {}
     assert discord.ping_payload(message["title"]) == {}
