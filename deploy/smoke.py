@@ -66,7 +66,7 @@ def compose(*args: str) -> str:
 
 
 def containers_healthy() -> str | None:
-    rows = [json.loads(line) for line in compose("ps", "--format", "json").splitlines() if line]
+    rows = [json.loads(line) for line in compose("ps", "-a", "--format", "json").splitlines()]
     if not rows:
         return "no containers running (docker compose up -d first)"
     # A container without a health check (Grafana) only has to be running.
