@@ -32,6 +32,8 @@ def encode(message: Message) -> dict[str, str]:
 def decode(model: type[M], fields: Mapping[str, str]) -> M:
     """Validate stream fields as ``model``; raise :class:`DecodeError` saying what is wrong."""
     kind = fields.get("type")
+    if kind is None:
+        raise DecodeError(f"entry has no 'type' field (expected {model.__name__!r})")
     if kind != model.__name__:
         raise DecodeError(f"expected type {model.__name__!r}, got {kind!r}")
     if fields.get("v") != str(SCHEMA_VERSION):

@@ -149,7 +149,7 @@ async def test_undecodable_entry_is_dead_lettered_and_the_rest_flows(
         await wait_for(lambda: seen == ["a2"], message="valid entry handled")
         await wait_for(lambda: _xlen_is(redis, DEAD, 2), message="two dead letters")
     reasons = sorted(letter.reason for _, letter in await StreamBus(redis).dead_letters())
-    assert reasons[0].startswith("decode: expected type 'Article', got None")
+    assert reasons[0] == "decode: entry has no 'type' field (expected 'Article')"
     assert reasons[1].startswith("decode: invalid Article")
 
 
