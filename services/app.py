@@ -77,4 +77,5 @@ async def run_services(
         streams=(ARTICLES, ALERTS, DELIVERIES, DEAD),
         app_setups=setups,
         stop=stop,
+        grace_seconds=settings.bus.shutdown_grace_seconds,
     )

@@ -19,6 +19,7 @@ from services.dlq import dlq
 from services.notifier.cli import subscriptions
 from services.poller.cli import sources
 from services.status import status
+from shared import signals
 from shared.embedded_redis import EmbeddedRedis, RedisServerError
 from shared.logging import configure_logging
 from shared.settings import ConfigError, LogSettings, Settings, load_settings
@@ -82,6 +83,7 @@ def up() -> None:
         _run(names, settings)
         return
     with EmbeddedRedis(settings.data_dir / "redis") as server:
+        signals.on_forced_exit(server.stop)  # a stuck process never leaves Redis behind
         click.echo(f"vigil: embedded Redis at {server.url} (data in {server.data_dir})", err=True)
         _run(names, settings.model_copy(update={"redis_url": server.url}))
 

@@ -25,6 +25,7 @@ from shared.settings import HttpSettings
 log = structlog.get_logger(component="runtime")
 
 GAUGE_INTERVAL_SECONDS = 5.0
+FORCED_STOP_MARGIN_SECONDS = 5.0
 
 
 class Component(Protocol):
@@ -57,12 +58,19 @@ async def serve(
     streams: Sequence[str] = (),
     app_setups: Sequence[AppSetup] = (),
     stop: asyncio.Event | None = None,
+    grace_seconds: float = 10.0,
 ) -> None:
-    """Run ``components`` until a signal (or ``stop``) asks them to end."""
+    """Run ``components`` until a signal (or ``stop``) asks them to end.
+
+    After a stop signal the components have ``grace_seconds`` (plus a margin for closing
+    connections) to return; a process still running then is ended (:func:`signals.watch`).
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in signals.STOP_SIGNALS:
-        loop.add_signal_handler(sig, _on_signal, stop, sig)
+    watcher = signals.watch(
+        lambda sig: loop.call_soon_threadsafe(_on_signal, stop, sig),
+        deadline=grace_seconds + FORCED_STOP_MARGIN_SECONDS,
+    )
     if signals.requested():
         log.info("runtime.stopping", reason="signal received during start-up")
         stop.set()
@@ -82,10 +90,9 @@ async def serve(
             group.create_task(_refresh_gauges(StreamBus(redis), streams, stop))
     finally:
         stop.set()
-        for sig in signals.STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
         await runner.cleanup()
         await redis.aclose()
+        watcher.finished()
         log.info("runtime.stopped")
 
 

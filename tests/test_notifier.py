@@ -358,3 +358,56 @@ async def test_a_restart_keeps_api_edits_unless_the_file_entry_changed(
     again = await store.get("desk")
     assert again is not None
     assert again.rate_limit_per_minute == 9
+
+
+@pytest.mark.timeout(60)  # without the fix the dispatcher spins and never yields: a hang
+async def test_a_burst_beyond_the_rate_limit_and_the_concurrency_arrives_at_the_limits_pace(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """Issue 13: 150 alerts, 60 a minute, more jobs falling due at once than free slots."""
+    clock = FakeClock(T0 - T0 % 60 + 1)
+    sub = webhook(receiver, rate_limit_per_minute=60)
+    burst = [make_alert(f"b{n}", story_id=f"story-{n}") for n in range(150)]
+    assert len(burst) - 60 > settings.notifier.concurrency  # the minute boundary overflows
+    async with running(settings, redis, [sub], clock) as service:
+        await publish(redis, *burst)
+        for minute, (delivered, deferred) in enumerate([(60, 90), (120, 30), (150, 0)]):
+            boundary = clock.now - clock.now % 60 + 60
+            await wait_for(
+                lambda n=delivered: len(receiver.requests) >= n,  # type: ignore[misc]
+                timeout=20,
+                message=f"{delivered} delivered by minute {minute}",
+            )
+            # The minute's work has settled (the rest waits for the next minute) before the
+            # clock moves on: a jump past in-flight leases would resend them.
+            await wait_for(
+                lambda d=deferred, b=boundary: _due_at_least(redis, b, d),  # type: ignore[misc]
+                message=f"{deferred} deferred to the next minute",
+            )
+            await wait_for(lambda: not service._in_flight, message="no send in flight")
+            assert len(receiver.requests) == delivered
+            await advance(clock, service, 60)
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="every job finished")
+    assert len(set(receiver.ids)) == 150
+    assert {p["data"]["alert_id"] for _, p in receiver.requests} == {a.alert_id for a in burst}
+
+
+@pytest.mark.timeout(60)
+async def test_stop_returns_within_the_grace_period_with_every_slot_busy(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """SIGTERM with a full queue and every send in flight: the service still stops in time."""
+    receiver.script = [Reply(delay=1.0) for _ in range(200)]
+    clock = FakeClock()
+    service = NotifierService(settings, redis, [webhook(receiver)], clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await publish(redis, *(make_alert(f"s{n}", story_id=f"story-{n}") for n in range(200)))
+    await wait_for(
+        lambda: len(receiver.requests) >= settings.notifier.concurrency, message="slots full"
+    )
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, timeout=settings.bus.shutdown_grace_seconds + 2)
+    assert time.monotonic() - started < settings.bus.shutdown_grace_seconds
+    assert await redis.hlen(JOBS) > 0  # the rest is still owed, durably

@@ -225,12 +225,13 @@ class NotifierService:
         while not stop.is_set():
             self._wake.clear()
             free = self.config.concurrency - len(self._in_flight)
+            if free <= 0:
+                # Every slot is busy: a finishing send frees one and wakes this loop. Waiting
+                # here (never spinning) lets the sends and the signal handlers run.
+                await self._wait_wake_or_stop(stop)
+                continue
             try:
-                jobs = (
-                    await self.queue.claim_due(self.clock(), self.lease_seconds, free)
-                    if free
-                    else []
-                )
+                jobs = await self.queue.claim_due(self.clock(), self.lease_seconds, free)
                 failures = 0
             except TRANSIENT_ERRORS as error:
                 failures += 1
@@ -295,12 +296,11 @@ class NotifierService:
             await self.queue.put(job, state.circuit_open_until)
             metrics.DELIVERIES.labels(subscription.channel, "circuit_open").inc()
             return
-        if not await self.store.take_rate_slot(
-            subscription.id, subscription.rate_limit_per_minute, now
-        ):
+        limit = subscription.rate_limit
+        if limit is not None and not await self.store.take_rate_slot(subscription.id, limit, now):
             await self.queue.put(job, (now // 60 + 1) * 60)
             metrics.DELIVERIES.labels(subscription.channel, "rate_limited").inc()
-            log.info("notifier.rate_limited", limit=subscription.rate_limit_per_minute)
+            log.info("notifier.rate_limited", limit=limit)
             return
         alerts = await self.queue.digest_alerts(job)
         if not alerts:

@@ -31,6 +31,8 @@ Mode = Literal["instant", "digest"]
 SUBSCRIPTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 T = TypeVar("T")
 _WHSEC = re.compile(r"^whsec_[A-Za-z0-9+/=]{16,}$")
+# Messages read by people (mail, chat) are limited unless the subscriber says otherwise.
+DEFAULT_MESSAGE_RATE_PER_MINUTE = 60
 
 
 class Filters(BaseModel):
@@ -91,9 +93,22 @@ class Subscription(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     mode: Mode = "instant"
     digest_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
-    rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
+    rate_limit_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="unset: webhooks and console are not limited; email and chat send at most "
+        f"{DEFAULT_MESSAGE_RATE_PER_MINUTE} a minute",
+    )
     enabled: bool = True
     description: str = ""
+
+    @property
+    def rate_limit(self) -> int | None:
+        """Deliveries allowed per minute: the subscriber's own limit, else the channel's."""
+        if self.rate_limit_per_minute is not None:
+            return self.rate_limit_per_minute
+        return DEFAULT_MESSAGE_RATE_PER_MINUTE if self.channel in ("email", "chat") else None
 
     @field_validator("to", mode="before")
     @classmethod
