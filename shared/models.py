@@ -59,6 +59,7 @@ class Claim(BaseModel):
 
     claimant: str
     stance: Stance
+    theater: Theater = Field(default="other", description="where this claim places Turkey")
     evidence: str
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     Field,
     SecretStr,
@@ -124,7 +125,12 @@ class ClassifierSettings(BaseModel):
     """Detector threshold and lexicon location."""
 
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    lexicon_file: Path | None = None
+    lexicon_dir: Path | None = Field(
+        default=None,
+        # LEXICON_FILE is the name from when the lexicon was one file; still read.
+        validation_alias=AliasChoices("lexicon_dir", "lexicon_file"),
+        description="a lexicon folder (core.yaml and one LANG.yaml per language)",
+    )
 
 
 class NotifierSettings(BaseModel):

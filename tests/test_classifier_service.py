@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,16 +64,16 @@ async def test_flagged_articles_become_alerts_and_others_do_not(
 async def test_sighup_reloads_the_lexicon_and_a_bad_one_keeps_the_old(
     settings: Settings, redis: Redis, tmp_path: Path
 ) -> None:
-    lexicon = tmp_path / "lexicon.yaml"
-    lexicon.write_text(DEFAULT_LEXICON.read_text(encoding="utf-8"), encoding="utf-8")
+    lexicon = shutil.copytree(DEFAULT_LEXICON, tmp_path / "lexicon")
+    good = (lexicon / "en.yaml").read_text(encoding="utf-8")
     config = settings.model_copy(
-        update={"classifier": settings.classifier.model_copy(update={"lexicon_file": lexicon})}
+        update={"classifier": settings.classifier.model_copy(update={"lexicon_dir": lexicon})}
     )
     async with running(ClassifierService(config, redis)) as service:
         original = service.detector
-        lexicon.write_text("version: 1\nturkey: [", encoding="utf-8")
+        (lexicon / "en.yaml").write_text("language: en\nturkey: [", encoding="utf-8")
         assert service.reload() is False
         assert service.detector is original, "a bad lexicon leaves the running detector alone"
-        lexicon.write_text(DEFAULT_LEXICON.read_text(encoding="utf-8"), encoding="utf-8")
+        (lexicon / "en.yaml").write_text(good, encoding="utf-8")
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_for(lambda: service.detector is not original, message="the reload")

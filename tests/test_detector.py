@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import feedparser
@@ -148,24 +149,24 @@ def test_the_scanner_finds_nested_and_overlapping_phrases_with_their_labels() ->
 
 
 def test_a_bad_lexicon_fails_with_the_location_of_the_problem(tmp_path: Path) -> None:
-    text = DEFAULT_LEXICON.read_text(encoding="utf-8").replace("  - troops\n", "  - tro*ops\n")
-    bad = tmp_path / "lexicon.yaml"
-    bad.write_text(text, encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"military\.strong: .*tro\*ops"):
-        load_lexicon(bad)
-    bad.write_text("version: 1\nturkey: [", encoding="utf-8")
-    with pytest.raises(LexiconError, match="not valid YAML"):
-        load_lexicon(bad)
-    with pytest.raises(LexiconError, match="cannot read lexicon"):
-        load_lexicon(tmp_path / "missing.yaml")
+    folder = shutil.copytree(DEFAULT_LEXICON, tmp_path / "lexicon")
+    en = folder / "en.yaml"
+    en.write_text(en.read_text(encoding="utf-8").replace("- troops\n", "- tro*ops\n", 1))
+    with pytest.raises(LexiconError, match=r"en\.yaml: military\.strong: .*tro\*ops"):
+        load_lexicon(folder)
+    en.write_text("language: en\nturkey: [", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"en\.yaml: not valid YAML"):
+        load_lexicon(folder)
+    en.write_text("language: en\nclaimants: {Nobody: [nobody]}\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"en\.yaml: claimants: unknown claimant 'Nobody'"):
+        load_lexicon(folder)
+    with pytest.raises(LexiconError, match="not a lexicon folder"):
+        load_lexicon(tmp_path / "missing")
 
 
 def test_a_lexicon_edit_changes_the_verdict(tmp_path: Path) -> None:
-    text = DEFAULT_LEXICON.read_text(encoding="utf-8").replace(
-        "    - mali\n", "    - mali\n    - burkina faso\n"
-    )
-    edited = tmp_path / "lexicon.yaml"
-    edited.write_text(text, encoding="utf-8")
+    edited = shutil.copytree(DEFAULT_LEXICON, tmp_path / "lexicon")
+    (edited / "xx.yaml").write_text("language: xx\ntheaters: {other: [burkina faso]}\n")
     title, body = "Ankara mulls troops", "Turkey said it may deploy troops to Burkina Faso."
     assert (
         Detector(load_lexicon()).classify("x", title, body).score

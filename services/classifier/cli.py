@@ -33,7 +33,7 @@ class ClassifyInput(BaseModel):
 def _detector(lexicon: Path | None) -> Detector:
     settings = load_settings()
     try:
-        return build_detector(lexicon or settings.classifier.lexicon_file,
+        return build_detector(lexicon or settings.classifier.lexicon_dir,
                               settings.classifier.threshold)  # fmt: skip
     except LexiconError as error:
         raise ConfigError(str(error)) from error
@@ -41,7 +41,7 @@ def _detector(lexicon: Path | None) -> Detector:
 
 @click.command()
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--lexicon", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Lexicon YAML to use instead of the bundled one.")  # fmt: skip
 def classify(source: TextIO, lexicon: Path | None) -> None:
     """Classify articles offline: JSON Lines from FILE (or stdin) to JSON Lines on stdout.
@@ -70,16 +70,23 @@ def classify(source: TextIO, lexicon: Path | None) -> None:
 
 
 @click.command(name="eval")
-@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "labels", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def evaluate(labels: Path, as_json: bool, lexicon: Path | None) -> None:
-    """Precision, recall, F1, theater and stance accuracy of the detector on LABELS.jsonl."""
+@click.option("--lexicon", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def evaluate(labels: tuple[Path, ...], as_json: bool, lexicon: Path | None) -> None:
+    """Precision, recall, F1, theater and stance accuracy on LABELS.jsonl (one or more files).
+
+    Figures are given overall and per language, with the stance confusion table.
+    """
     detector = _detector(lexicon)
-    try:
-        items = load_labels(labels)
-    except ValueError as error:
-        raise ConfigError(f"{labels}: {error}") from error
+    items = []
+    for path in labels:
+        try:
+            items += load_labels(path)
+        except ValueError as error:
+            raise ConfigError(f"{path}: {error}") from error
     report = run_evaluation(detector, items)
     if as_json:
         click.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())

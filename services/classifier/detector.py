@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from services.classifier.lexicon import Claimant, Lexicon
-from services.classifier.patterns import fold
+from services.classifier.patterns import Hit, fold
 from shared.language import detect_language
 from shared.models import Claim, Classification, Stance, Theater
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
-_NEGATED = re.compile(r"(?:\bnot|n't|\bnever)\s+$")
+# Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
+_NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": words close by
 _ORIGIN = re.compile(r"(?:\bfrom|\bиз)\s+(?:the\s+)?(?:northern\s+|southern\s+)?$")
 _LOOK_BEHIND_CHARS = 24
 _AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant follows closely
@@ -41,6 +42,7 @@ _WEIGHT_ACTOR_STRONG = 0.5
 _WEIGHT_MENTION_STRONG = 0.3
 _WEIGHT_ACTOR_WEAK = 0.22
 _DOMESTIC_FACTOR = 0.3
+_NEGATED_FACTOR = 0.3
 _REACTION_FACTOR = 0.25
 _COVERED_BY_DOMESTIC = frozenset({"mentions", "actors", "forces", "place", "claimant"})
 _ARMS_TRADE_TITLE_FACTOR = 0.5
@@ -70,7 +72,11 @@ class _Sentence:
     off_topic: int = 0
     threat: int = 0
     denial: int = 0
+    official_act: int = 0
+    negated: int = 0  # involvement cues right after a negation ("will not send troops")
     theaters: list[Theater] = field(default_factory=list)
+    places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
+    threat_at: int = -1  # where the first threat cue stands
     claimants: list[tuple[int, int, Claimant]] = field(default_factory=list)
     speech: list[tuple[int, int]] = field(default_factory=list)
     strength: float = 0.0
@@ -104,13 +110,14 @@ class Detector:
             return Classification(
                 id=article_id, flagged=False, score=round(score, 4), language=language
             )
-        claims = self._claims(document, sentences, subject_first=language == "tr")
+        subject_first = language in self.lexicon.subject_first
+        claims = self._claims(document, sentences, subject_first=subject_first)
         stances = list(dict.fromkeys(claim.stance for claim in claims)) or ["report"]
         return Classification(
             id=article_id,
             flagged=True,
             score=round(score, 4),
-            theaters=_theaters(sentences),
+            theaters=list(dict.fromkeys([*_theaters(sentences), *(c.theater for c in claims)])),
             stances=stances,
             claims=claims,
             evidence=_evidence(document, involved, claims),
@@ -127,23 +134,19 @@ class Detector:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
         domestic_until = -1
+        negation_end = -1
         for hit in self.lexicon.scanner.scan(folded):
             sentence = where(hit.start)
             if hit.kind == "domestic":
                 domestic_until = max(domestic_until, hit.end)
             elif hit.kind in _COVERED_BY_DOMESTIC and hit.start < domestic_until:
                 continue  # "the Turkish border", "a Black Sea province": Turkey as a place
-            if hit.kind == "place":
-                if not _ORIGIN.search(folded, _before(hit.start), hit.start):  # "from Syria"
-                    sentence.theaters.append(cast(Theater, hit.label))
-            elif hit.kind == "claimant":
-                sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
-            elif hit.kind == "speech":
-                sentence.speech.append((hit.start, hit.end))
-            elif hit.kind == "denial" and _NEGATED.search(folded, _before(hit.start), hit.start):
-                continue  # "did not deny" is no denial
-            else:
-                setattr(sentence, hit.kind, getattr(sentence, hit.kind) + 1)
+            if hit.kind == "negation":
+                negation_end = hit.end
+                continue
+            negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
+            if hit.kind != "place" or not _ORIGIN.search(folded, _before(hit.start), hit.start):
+                _note(sentence, hit, negated=negated)  # not "from Syria": an origin
         for sentence in sentences:
             sentence.strength = _strength(sentence)
         return sentences
@@ -173,9 +176,11 @@ class Detector:
     def _claims(
         self, document: str, sentences: list[_Sentence], *, subject_first: bool
     ) -> list[Claim]:
-        """One claim per claimant and stance, quoting the body rather than the headline."""
-        found: dict[tuple[str, Stance], tuple[int, Claim]] = {}
-        for sentence in sorted(sentences, key=lambda s: (s.is_title, s.start)):
+        """One claim per claimant, stance and theater, quoting the body rather than the headline."""
+        found: dict[tuple[str, Stance, Theater], tuple[int, Claim]] = {}
+        main = _theaters(sentences)
+        body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
+        for sentence in body_first:
             if sentence.strength == 0 and not (
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
@@ -183,10 +188,35 @@ class Detector:
             claimant = _claimant(sentence, subject_first)
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
-            claim = Claim(claimant=name, stance=stance, evidence=_quote(document, sentence))
-            found.setdefault((name, stance), (sentence.start, claim))
+            theater = _claim_theater(sentence, stance, sentences, main)
+            claim = Claim(
+                claimant=name,
+                stance=stance,
+                theater=theater,
+                evidence=_quote(document, sentence),
+            )
+            found.setdefault((name, stance, theater), (sentence.start, claim))
         claims = [claim for _, claim in sorted(found.values(), key=lambda item: item[0])]
         return _without_generic(claims)
+
+
+def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
+    """Record one lexicon hit in the sentence it falls in."""
+    if hit.kind == "place":
+        sentence.theaters.append(cast(Theater, hit.label))
+        sentence.places.append((hit.start, cast(Theater, hit.label)))
+    elif hit.kind == "claimant":
+        sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
+    elif hit.kind == "speech":
+        sentence.speech.append((hit.start, hit.end))
+    elif hit.kind in ("denial", "threat") and negated:
+        return  # "did not deny", "will not launch": no denial, no threat
+    else:
+        if hit.kind in ("forces", "strong") and negated:
+            sentence.negated += 1  # "no Turkish troops", "will not send soldiers"
+        if hit.kind == "threat" and sentence.threat_at < 0:
+            sentence.threat_at = hit.start
+        setattr(sentence, hit.kind, getattr(sentence, hit.kind) + 1)
 
 
 def _without_generic(claims: list[Claim]) -> list[Claim]:
@@ -238,6 +268,8 @@ def _strength(sentence: _Sentence) -> float:
         strength *= _REACTION_FACTOR
     if sentence.domestic and not sentence.theaters:
         strength *= _DOMESTIC_FACTOR
+    if sentence.negated and not sentence.denial:
+        strength *= _NEGATED_FACTOR  # "Turkey will not send troops": analysis, not a claim
     return strength
 
 
@@ -256,20 +288,44 @@ def _claimant(sentence: _Sentence, subject_first: bool) -> Claimant | None:
         after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
         if after:
             return after[0][2]
-    if sentence.denial or sentence.threat:
-        return sentence.claimants[0][2]
+    if sentence.denial or sentence.threat or sentence.official_act:
+        return sentence.claimants[0][2]  # "parliament extended the mandate": an official act
     return None
 
 
 def _stance(sentence: _Sentence, claimant: Claimant | None) -> Stance:
+    """Decided by who speaks: the claimant's side, unless they deny or Turkey threatens."""
     if sentence.denial:
         return "denial"
     turkish_voice = claimant is None or claimant.turkish
     if sentence.threat and turkish_voice and (sentence.actors or sentence.forces):
         return "threat"
-    if claimant is None or claimant.media:
+    if claimant is None:
         return "report"
-    return "acknowledgment" if claimant.turkish else "assertion"
+    return claimant.stance
+
+
+def _claim_theater(
+    sentence: _Sentence, stance: Stance, sentences: list[_Sentence], main: list[Theater]
+) -> Theater:
+    """Where one claim places Turkey's involvement.
+
+    A threat points at the place named nearest its cue ("could enter Israel as it entered
+    Karabakh" threatens Israel). Any other claim takes its sentence's place, preferring the
+    article's main theater when the sentence names several ("fighters from Syria sent to
+    Karabakh"); a sentence with no place takes the nearest place before it, else the main one.
+    """
+    if sentence.places:
+        if stance == "threat" and sentence.threat_at >= 0:
+            return min(sentence.places, key=lambda p: abs(p[0] - sentence.threat_at))[1]
+        in_main = [t for _, t in sentence.places if t in main]
+        return in_main[0] if in_main else Counter(sentence.theaters).most_common(1)[0][0]
+    if not sentence.is_title:
+        earlier = [s for s in sentences if s.start < sentence.start and s.places and not s.is_title]
+        if earlier:
+            in_main = [t for _, t in earlier[-1].places if t in main]
+            return in_main[0] if in_main else earlier[-1].places[0][1]
+    return main[0]
 
 
 def _theaters(sentences: list[_Sentence]) -> list[Theater]:

@@ -1,11 +1,16 @@
-"""``vigil eval``: how the detector does on a labeled corpus.
+"""``vigil eval``: how the detector does on a labeled corpus, overall and per language.
 
 Flagging is scored by precision, recall and F1. Theaters and stances are scored on the true
 positives only (an article the detector missed has no theater to compare):
 
 - theater accuracy: the predicted theaters equal the labeled ones;
 - stance accuracy: at least one predicted stance is among the labeled ones (the issue's
-  "correct stance among stances"); ``stance_exact`` also reports exact set equality.
+  "correct stance among stances"); ``stance_exact`` also reports exact set equality;
+- claim recall: the share of labeled (stance, theater) pairs that some predicted claim holds;
+- the stance confusion table: for each labeled stance, the predicted stance (itself when
+  found, else what was predicted instead, "-" when nothing was).
+
+The detector is given no language: like a feed, the corpus only tells it the text.
 """
 
 from __future__ import annotations
@@ -19,8 +24,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.classifier.detector import Detector
-from shared.models import Classification, Stance, Theater
+from shared.models import STANCES, Classification, Stance, Theater
 from shared.settings import describe_validation_error
+
+
+class LabeledClaim(BaseModel):
+    """Who says what, where (the claimant is informative, not scored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    claimant: str = ""
+    stance: Stance
+    theater: Theater
 
 
 class LabeledItem(BaseModel):
@@ -34,6 +49,7 @@ class LabeledItem(BaseModel):
     flagged: bool
     theaters: list[Theater] = []
     stances: list[Stance] = []
+    claims: list[LabeledClaim] = []
     category: str = ""
     language: str | None = None
     url: str | None = None
@@ -74,7 +90,7 @@ class Miss:
 
 @dataclass
 class EvalReport:
-    """Counts and ratios of one evaluation run."""
+    """Counts and ratios of one evaluation run (or of one language's part of it)."""
 
     total: int = 0
     tp: int = 0
@@ -84,8 +100,12 @@ class EvalReport:
     theater_correct: int = 0
     stance_correct: int = 0
     stance_exact: int = 0
+    claims_labeled: int = 0
+    claims_found: int = 0
+    stance_confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     misses: list[Miss] = field(default_factory=list)
     category_errors: Counter[str] = field(default_factory=Counter)
+    languages: dict[str, EvalReport] = field(default_factory=dict)
 
     @property
     def precision(self) -> float:
@@ -112,7 +132,11 @@ class EvalReport:
     def stance_exact_ratio(self) -> float:
         return _ratio(self.stance_exact, self.tp)
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def claim_recall(self) -> float:
+        return _ratio(self.claims_found, self.claims_labeled)
+
+    def figures(self) -> dict[str, Any]:
         return {
             "total": self.total,
             "confusion": {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn},
@@ -122,22 +146,47 @@ class EvalReport:
             "theater_accuracy": round(self.theater_accuracy, 4),
             "stance_accuracy": round(self.stance_accuracy, 4),
             "stance_exact": round(self.stance_exact_ratio, 4),
+            "claim_recall": round(self.claim_recall, 4),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.figures(),
+            "languages": {lang: r.figures() for lang, r in sorted(self.languages.items())},
+            "stance_confusion": {
+                f"{labeled}->{predicted}": n
+                for (labeled, predicted), n in sorted(self.stance_confusion.items())
+            },
             "errors_by_category": dict(self.category_errors.most_common()),
             "misses": [miss.__dict__ for miss in self.misses],
         }
 
     def render(self) -> str:
-        """A terminal report: the figures, the confusion table, then every miss."""
+        """A terminal report: figures, per-language table, confusion tables, every miss."""
         lines = [
             f"items {self.total}   precision {self.precision:.3f}   recall {self.recall:.3f}"
             f"   F1 {self.f1:.3f}",
             f"theater accuracy {self.theater_accuracy:.3f}   stance accuracy "
-            f"{self.stance_accuracy:.3f}   (exact stances {self.stance_exact_ratio:.3f})",
+            f"{self.stance_accuracy:.3f}   (exact stances {self.stance_exact_ratio:.3f})"
+            f"   claim recall {self.claim_recall:.3f}",
             "",
             "                 labeled flagged   labeled not",
             f"  predicted yes  {self.tp:>15}   {self.fp:>11}",
             f"  predicted no   {self.fn:>15}   {self.tn:>11}",
+            "",
+            "language  items    P      R      F1   theater stance claims",
         ]
+        for lang, r in sorted(self.languages.items()):
+            lines.append(
+                f"  {lang:<6} {r.total:>5}  {r.precision:.3f}  {r.recall:.3f}  {r.f1:.3f}"
+                f"  {r.theater_accuracy:.3f}  {r.stance_accuracy:.3f}  {r.claim_recall:.3f}"
+            )
+        columns = [*STANCES, "-"]
+        lines += ["", "stance confusion (rows labeled, columns predicted):"]
+        lines.append("  " + " " * 15 + "".join(f"{c[:6]:>8}" for c in columns))
+        for labeled in STANCES:
+            counts = [self.stance_confusion[(labeled, c)] for c in columns]
+            lines.append(f"  {labeled:<15}" + "".join(f"{n:>8}" for n in counts))
         if self.misses:
             lines += ["", f"misses ({len(self.misses)}):"]
             lines += [
@@ -148,12 +197,15 @@ class EvalReport:
 
 
 def evaluate(detector: Detector, items: Iterable[LabeledItem]) -> EvalReport:
-    """Run the detector over every labeled item and compare."""
+    """Run the detector over every labeled item and compare, overall and per language."""
     report = EvalReport()
     for item in items:
-        result = detector.classify(item.id, item.title, item.text, language=item.language)
-        report.total += 1
-        _score_item(report, item, result)
+        result = detector.classify(item.id, item.title, item.text)
+        language = item.language or "und"
+        part = report.languages.setdefault(language, EvalReport())
+        for target in (report, part):
+            target.total += 1
+            _score_item(target, item, result)
     return report
 
 
@@ -174,6 +226,7 @@ def _score_item(report: EvalReport, item: LabeledItem, result: Classification) -
             miss("stance", sorted(item.stances), sorted(result.stances))
         if set(result.stances) == set(item.stances):
             report.stance_exact += 1
+        _score_claims(report, item, result)
     elif item.flagged:
         report.fn += 1
         miss("false negative", "flagged", f"score {result.score:.2f}")
@@ -182,6 +235,20 @@ def _score_item(report: EvalReport, item: LabeledItem, result: Classification) -
         miss("false positive", "not flagged", f"score {result.score:.2f}")
     else:
         report.tn += 1
+
+
+def _score_claims(report: EvalReport, item: LabeledItem, result: Classification) -> None:
+    predicted = {(c.stance, c.theater) for c in result.claims}
+    labeled = {(c.stance, c.theater) for c in item.claims}
+    report.claims_labeled += len(labeled)
+    report.claims_found += len(labeled & predicted)
+    extra: list[str] = [s for s in result.stances if s not in item.stances]
+    for stance in item.stances:
+        if stance in result.stances:
+            report.stance_confusion[(stance, stance)] += 1
+        else:
+            for other in extra or ["-"]:
+                report.stance_confusion[(stance, other)] += 1
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -1,30 +1,37 @@
-"""The detection lexicon: YAML data validated at load and compiled into fast matchers.
+"""The detection lexicon: a folder of YAML files, validated at load and compiled into matchers.
 
-Every list of the lexicon becomes one compiled regular expression over *folded* text (see
-:mod:`services.classifier.patterns`), so a document is scanned once per list, whatever the
-number of patterns.
+``core.yaml`` names the claimants and the side each speaks for; every other ``LANG.yaml``
+holds one language's words for the same lists (README.md in the folder). All languages are
+compiled together into one :class:`Scanner`, so an article whose language is unknown or mixed
+is still read with every term; the language matters only for word order (who speaks first).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.classifier.patterns import Scanner, fold, trie_regex
-from shared.models import THEATERS, Theater
+from shared.models import Stance, Theater
 from shared.settings import describe_validation_error
 
-DEFAULT_LEXICON = Path(__file__).with_name("lexicon.yaml")
+DEFAULT_LEXICON = Path(__file__).with_name("lexicon")
+CORE_FILE = "core.yaml"
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'.&-]+\??[\w'.&-]*\*?)(?: [\w'.&-]+\??[\w'.&-]*\*?)*$")
+
+M = TypeVar("M", bound=BaseModel)
+Side = Literal["turkey", "host", "third", "media", "evidence"]
+WordOrder = Literal["svo", "sov", "vso"]
 
 
 class LexiconError(Exception):
-    """The lexicon file is missing, not YAML, or not a valid lexicon (the message says where)."""
+    """The lexicon is missing, not YAML, or not valid (the message names file and field)."""
 
 
 Patterns = list[str]
@@ -39,65 +46,104 @@ def _check_patterns(value: Patterns) -> Patterns:
 
 class _Military(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    strong: Patterns = Field(min_length=1)
+    strong: Patterns = Field(default_factory=list)
     weak: Patterns = Field(default_factory=list)
 
     _check = field_validator("strong", "weak")(_check_patterns)
 
 
-class _Claimant(BaseModel):
+class _NewClaimant(BaseModel):
+    """A claimant that only this language names: its side comes with it."""
+
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
-    turkish: bool = False
-    media: bool = False
+    side: Side
     patterns: Patterns = Field(min_length=1)
 
     _check = field_validator("patterns")(_check_patterns)
 
 
-class LexiconFile(BaseModel):
-    """The YAML document, validated."""
+class LanguageFile(BaseModel):
+    """One language's terms (every list optional)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=1)
-    turkey: Patterns = Field(min_length=1)
-    turkish_products: Patterns
-    turkish_actors: Patterns = Field(min_length=1)
-    turkish_forces: Patterns = Field(min_length=1)
-    military: _Military
-    arms_trade: Patterns
-    off_topic: Patterns
-    threat: Patterns
-    denial: Patterns
-    speech: Patterns
-    theaters: dict[Theater, Patterns]
-    abroad: Patterns
-    domestic: Patterns
-    turkish_reaction: Patterns
-    claimants: list[_Claimant] = Field(min_length=1)
+    language: str = Field(pattern=r"^[a-z]{2,3}$")
+    word_order: WordOrder = "svo"
+    turkey: Patterns = Field(default_factory=list)
+    turkish_products: Patterns = Field(default_factory=list)
+    turkish_actors: Patterns = Field(default_factory=list)
+    turkish_forces: Patterns = Field(default_factory=list)
+    military: _Military = Field(default_factory=_Military)
+    arms_trade: Patterns = Field(default_factory=list)
+    off_topic: Patterns = Field(default_factory=list)
+    threat: Patterns = Field(default_factory=list)
+    denial: Patterns = Field(default_factory=list)
+    speech: Patterns = Field(default_factory=list)
+    abroad: Patterns = Field(default_factory=list)
+    domestic: Patterns = Field(default_factory=list)
+    turkish_reaction: Patterns = Field(default_factory=list)
+    negation: Patterns = Field(default_factory=list)
+    official_act: Patterns = Field(default_factory=list)
+    theaters: dict[Theater, Patterns] = Field(default_factory=dict)
+    claimants: dict[str, Patterns | _NewClaimant] = Field(default_factory=dict)
 
     _check = field_validator(
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
         "off_topic", "threat", "denial", "speech", "abroad", "domestic", "turkish_reaction",
+        "negation", "official_act",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
     @classmethod
-    def _every_theater(cls, value: dict[Theater, Patterns]) -> dict[Theater, Patterns]:
-        missing = [t for t in THEATERS if t not in value]
-        if missing:
-            raise ValueError(f"no places for theaters {missing}")
+    def _places(cls, value: dict[Theater, Patterns]) -> dict[Theater, Patterns]:
         return {theater: _check_patterns(places) for theater, places in value.items()}
+
+    @field_validator("claimants")
+    @classmethod
+    def _claimant_patterns(
+        cls, value: dict[str, Patterns | _NewClaimant]
+    ) -> dict[str, Patterns | _NewClaimant]:
+        return {
+            name: entry if isinstance(entry, _NewClaimant) else _check_patterns(entry)
+            for name, entry in value.items()
+        }
+
+
+class _CoreClaimant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    side: Side
+
+
+class CoreFile(BaseModel):
+    """``core.yaml``: the claimants every language can name, and the stance of each side."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=2, le=2)
+    sides: dict[Side, Stance]
+    claimants: list[_CoreClaimant] = Field(min_length=1)
+
+    @field_validator("sides")
+    @classmethod
+    def _every_side(cls, value: dict[Side, Stance]) -> dict[Side, Stance]:
+        missing = [s for s in ("turkey", "host", "third", "media", "evidence") if s not in value]
+        if missing:
+            raise ValueError(f"no stance for sides {missing}")
+        return value
 
 
 @dataclass(frozen=True)
 class Claimant:
-    """Someone who can make a claim, and which side they speak for."""
+    """Someone who can make a claim, the side they speak for, and that side's stance."""
 
     name: str
-    turkish: bool
-    media: bool
+    side: Side
+    stance: Stance
+
+    @property
+    def turkish(self) -> bool:
+        return self.side == "turkey"
 
 
 @dataclass(frozen=True)
@@ -105,57 +151,112 @@ class Lexicon:
     """Compiled matchers, ready for the detector.
 
     ``prefilter`` finds any mention of Turkey (the cheap first test); ``scanner`` finds every
-    other list in one pass, as :class:`Hit` kinds named after the lists: ``mentions``,
-    ``actors``, ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``,
-    ``denial``, ``speech``, ``abroad``, ``domestic``, ``reaction``, ``place`` (labelled with
-    its theater)
-    and ``claimant`` (labelled with a :class:`Claimant`).
+    other list in one pass, as hit kinds named after the lists: ``mentions``, ``actors``,
+    ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``, ``denial``,
+    ``speech``, ``abroad``, ``domestic``, ``reaction``, ``negation``, ``official_act``,
+    ``place`` (labelled with its theater) and ``claimant`` (labelled with a :class:`Claimant`).
+    ``subject_first`` holds the languages whose speaker comes before the verb (SOV).
     """
 
     prefilter: re.Pattern[str]
     scanner: Scanner
+    languages: frozenset[str]
+    subject_first: frozenset[str]
 
     @classmethod
-    def compile(cls, data: LexiconFile) -> Lexicon:
-        claimant_of: dict[str, object] = {}
-        for entry in data.claimants:
-            who = Claimant(entry.name, entry.turkish, entry.media)
-            for pattern in entry.patterns:
-                claimant_of.setdefault(pattern, who)
-        plain = {
-            # First: a place inside Turkey covers the Turkish words it contains (the detector
-            # drops the mentions, actors and places that such a phrase holds).
-            "domestic": data.domestic, "reaction": data.turkish_reaction,
-            "mentions": data.turkey, "actors": data.turkish_actors, "forces": data.turkish_forces,
-            "strong": data.military.strong, "weak": data.military.weak,
-            "arms_trade": data.arms_trade, "off_topic": data.off_topic, "threat": data.threat,
-            "denial": data.denial, "speech": data.speech, "abroad": data.abroad,
+    def compile(cls, core: CoreFile, languages: Iterable[LanguageFile]) -> Lexicon:
+        languages = list(languages)
+        claimants = _claimants(core, languages)
+        kinds: dict[str, dict[str, object]] = {}
+        # First: a place inside Turkey covers the Turkish words it contains (the detector
+        # drops the mentions, actors and places that such a phrase holds).
+        lists = {
+            "domestic": "domestic", "reaction": "turkish_reaction", "mentions": "turkey",
+            "actors": "turkish_actors", "forces": "turkish_forces", "arms_trade": "arms_trade",
+            "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
+            "abroad": "abroad", "negation": "negation", "official_act": "official_act",
         }  # fmt: skip
-        kinds: dict[str, dict[str, object]] = {
-            kind: dict.fromkeys(patterns, True) for kind, patterns in plain.items()
+        for kind, field in lists.items():
+            kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}
+        kinds["strong"] = {p: True for lang in languages for p in lang.military.strong}
+        kinds["weak"] = {p: True for lang in languages for p in lang.military.weak}
+        kinds["place"] = {
+            p: theater
+            for lang in languages
+            for theater, places in lang.theaters.items()
+            for p in places
         }
-        kinds["place"] = {p: t for t, places in data.theaters.items() for p in places}
-        kinds["claimant"] = claimant_of
+        kinds["claimant"] = {}
+        for lang in languages:
+            for name, entry in lang.claimants.items():
+                patterns = entry.patterns if isinstance(entry, _NewClaimant) else entry
+                for pattern in patterns:
+                    kinds["claimant"].setdefault(pattern, claimants[name])
+        prefilter = [p for lang in languages for p in lang.turkey + lang.turkish_products]
         return cls(
-            prefilter=trie_regex(data.turkey + data.turkish_products),
+            prefilter=trie_regex(prefilter),
             scanner=Scanner.build(kinds),
+            languages=frozenset(lang.language for lang in languages),
+            subject_first=frozenset(f.language for f in languages if f.word_order == "sov"),
         )
 
 
-def load_lexicon(path: Path | None = None) -> Lexicon:
-    """Read, validate and compile a lexicon; the bundled one when ``path`` is None."""
-    path = path or DEFAULT_LEXICON
+def _claimants(core: CoreFile, languages: list[LanguageFile]) -> dict[str, Claimant]:
+    """Every claimant by name: the core ones, and those a language adds with their side."""
+    found = {c.name: Claimant(c.name, c.side, core.sides[c.side]) for c in core.claimants}
+    for lang in languages:
+        for name, entry in lang.claimants.items():
+            if isinstance(entry, _NewClaimant):
+                known = found.get(name)
+                if known is not None and known.side != entry.side:
+                    raise LexiconError(
+                        f"{lang.language}.yaml: claimants: {name!r} is side {known.side} "
+                        f"elsewhere, not {entry.side}"
+                    )
+                found[name] = Claimant(name, entry.side, core.sides[entry.side])
+            elif name not in found:
+                raise LexiconError(
+                    f"{lang.language}.yaml: claimants: unknown claimant {name!r} "
+                    "(add it to core.yaml, or give it here as {side: ..., patterns: [...]})"
+                )
+    return found
+
+
+def _read(path: Path) -> Any:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise LexiconError(f"{path}: cannot read lexicon: {error.strerror}") from error
     except yaml.YAMLError as error:
         raise LexiconError(f"{path}: not valid YAML: {error}") from error
+
+
+def _validate(model: type[M], path: Path) -> M:
     try:
-        data = LexiconFile.model_validate(raw)
+        return model.model_validate(_read(path))
     except ValidationError as error:
         raise LexiconError(f"{path}: {describe_validation_error(error, prefix='')}") from error
+
+
+def load_lexicon(path: Path | None = None) -> Lexicon:
+    """Read, validate and compile a lexicon folder; the bundled one when ``path`` is None."""
+    folder = path or DEFAULT_LEXICON
+    if not (folder / CORE_FILE).is_file():
+        raise LexiconError(f"{folder}: not a lexicon folder (no {CORE_FILE})")
+    core = _validate(CoreFile, folder / CORE_FILE)
+    languages = []
+    for file in sorted(folder.glob("*.yaml")):
+        if file.name == CORE_FILE:
+            continue
+        language = _validate(LanguageFile, file)
+        if language.language != file.stem:
+            raise LexiconError(
+                f"{file}: language: {language.language!r} in a file named {file.name}"
+            )
+        languages.append(language)
+    if not languages:
+        raise LexiconError(f"{folder}: no language files beside {CORE_FILE}")
     try:
-        return Lexicon.compile(data)
+        return Lexicon.compile(core, languages)
     except re.error as error:
-        raise LexiconError(f"{path}: a pattern does not compile: {error}") from error
+        raise LexiconError(f"{folder}: a pattern does not compile: {error}") from error

@@ -27,14 +27,42 @@ _FIRST_WORD = re.compile(r"\w+|.", re.DOTALL)
 _FRAGMENT = {" ": r"[\s-]+", "-": r"[\s-]*", "?": r"\w?", "*": r"\w*"}
 
 
+# Letters written several ways in Arabic-script news (hamza forms of alef, Persian and Arabic
+# yeh and kaf, ta marbuta): folded to one form, one character for one character.
+_ARABIC_VARIANTS = {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ی": "ي", "ک": "ك", "ة": "ه"}
+# Proclitics written as one word with what follows: Arabic conjunctions, prepositions and the
+# article (و ف ب ك ل, ال, لل), Hebrew prefix letters (ו ה ב כ ל מ ש). A pattern's words match
+# with them in front ("القوات" in "والقوات", "טורקיה" in "לטורקיה").
+_ARABIC_SCRIPT = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
+_HEBREW_SCRIPT = "\u0590-\u05ff"
+_ARABIC_WORD = re.compile(f"(?<= )(?=[{_ARABIC_SCRIPT}])")
+_HEBREW_WORD = re.compile(f"(?<= )(?=[{_HEBREW_SCRIPT}])")
+_ARABIC_CLITICS = "\x01"  # marker in a normalised pattern: Arabic proclitics may stand here
+_HEBREW_CLITICS = "\x02"
+_CLITIC_FRAGMENT = {
+    _ARABIC_CLITICS: "(?:[وف]?(?:[بك]?ال|لل|[بكل])?)",
+    _HEBREW_CLITICS: "[והבכלמש]{0,3}",
+}
+# The same at the start of a pattern, as look-behinds (one per width) after the first letter.
+_ARABIC_START = (
+    "(?:(?<!\\w.)|(?<=(?<!\\w)[وفبكل].)|(?<=(?<!\\w)(?:ال|لل|[وف][بكل]).)"
+    "|(?<=(?<!\\w)(?:[وفبك]ال|[وف]لل).)|(?<=(?<!\\w)[وف][بك]ال.))"
+)
+_HEBREW_START = (
+    "(?:(?<!\\w.)|(?<=(?<!\\w)[והבכלמש].)|(?<=(?<!\\w)[והבכלמש]{2}.)|(?<=(?<!\\w)[והבכלמש]{3}.))"
+)
+
+
 @cache
 def _fold_table() -> dict[int, str]:
-    """Lowercase, drop diacritics and unify Turkish/Cyrillic letters, one char for one char.
+    """Lowercase, drop diacritics and unify letters written several ways, one char for one.
 
-    Keeping the length lets positions in folded text point into the original text.
+    Covers Latin, Greek, Cyrillic and Armenian case and accents, Turkish dotted and dotless
+    i, Greek final sigma and Arabic-script letter variants. Keeping the length lets positions
+    in folded text point into the original text.
     """
     table: dict[int, str] = {}
-    for code in range(0x20, 0x530):
+    for code in range(0x20, 0x590):
         char = chr(code)
         lowered = char.lower()
         base = unicodedata.normalize("NFKD", lowered)
@@ -43,9 +71,10 @@ def _fold_table() -> dict[int, str]:
         if folded != char:
             table[code] = folded
     table.update({ord("İ"): "i", ord("ı"): "i", ord("I"): "i", ord("ё"): "е", ord("Ё"): "е"})
-    table.update({ord("й"): "и", ord("Й"): "и"})
+    table.update({ord("й"): "и", ord("Й"): "и", ord("ς"): "σ"})
     table.update({ord(c): "'" for c in "’‘`´ʼ"})
     table.update({ord(c): "-" for c in "‐‑‒–—"})
+    table.update({ord(k): v for k, v in _ARABIC_VARIANTS.items()})
     return table
 
 
@@ -55,8 +84,9 @@ def fold(text: str) -> str:
 
 
 def normalise(pattern: str) -> str:
-    """A pattern folded, with single spaces."""
-    return " ".join(fold(pattern).split())
+    """A pattern folded, with single spaces (and clitic markers before Arabic/Hebrew words)."""
+    spaced = " ".join(fold(pattern).split())
+    return _HEBREW_WORD.sub(_HEBREW_CLITICS, _ARABIC_WORD.sub(_ARABIC_CLITICS, spaced))
 
 
 @dataclass
@@ -81,14 +111,23 @@ def _emit(node: _Node, *, root: bool = False) -> str:
         elif key == _OPEN_END:
             branches.append("")
         else:
-            fragment = _FRAGMENT.get(key) or re.escape(key)
+            fragment = _FRAGMENT.get(key) or _CLITIC_FRAGMENT.get(key) or re.escape(key)
             # The word-boundary check sits after the first letter, so every branch of the
             # root starts with a literal and the regex engine can skip ahead quickly.
-            boundary = r"(?<!\w.)" if root else ""
+            boundary = _start_boundary(key) if root else ""
             branches.append(fragment + boundary + _emit(child))
     if len(branches) == 1:
         return branches[0]
     return "(?:" + "|".join(branches) + ")"
+
+
+def _start_boundary(first: str) -> str:
+    """What may stand before a pattern's first letter: a non-word, or proclitics."""
+    if re.match(f"[{_ARABIC_SCRIPT}]", first):
+        return _ARABIC_START
+    if re.match(f"[{_HEBREW_SCRIPT}]", first):
+        return _HEBREW_START
+    return r"(?<!\w.)"
 
 
 def trie_regex(patterns: Iterable[str]) -> re.Pattern[str]:

@@ -30,9 +30,9 @@ def alert_id_for(article: Article) -> str:
     return f"alert_{article.id}"
 
 
-def build_detector(lexicon_file: Path | None, threshold: float) -> Detector:
+def build_detector(lexicon_dir: Path | None, threshold: float) -> Detector:
     """A detector from a lexicon file, or from the bundled lexicon when none is given."""
-    return Detector(load_lexicon(lexicon_file), threshold=threshold)
+    return Detector(load_lexicon(lexicon_dir), threshold=threshold)
 
 
 class ClassifierService:
@@ -44,7 +44,7 @@ class ClassifierService:
         self.settings = settings
         self.bus = StreamBus(redis, settings.bus)
         self.detector = detector or build_detector(
-            settings.classifier.lexicon_file, settings.classifier.threshold
+            settings.classifier.lexicon_dir, settings.classifier.threshold
         )
         self.consumer = self.bus.consumer(
             stream=ARTICLES,
@@ -61,12 +61,12 @@ class ClassifierService:
         """Rebuild the detector from the lexicon file; keep the old one if the file is bad."""
         try:
             self.detector = build_detector(
-                self.settings.classifier.lexicon_file, self.settings.classifier.threshold
+                self.settings.classifier.lexicon_dir, self.settings.classifier.threshold
             )
         except LexiconError as error:
             log.error("classifier.reload_failed", error=str(error))
             return False
-        log.info("classifier.reloaded", lexicon=str(self.settings.classifier.lexicon_file))
+        log.info("classifier.reloaded", lexicon=str(self.settings.classifier.lexicon_dir))
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
