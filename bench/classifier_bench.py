@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/classifier_bench.py [--articles 20000] [--seed 7]
 
-The mix: 85 % general world news that never mentions Turkey, 10 % articles about Turkey that
-are not military (economy, sport, quakes: from the labeled corpus), 5 % relevant articles
-(from the corpus); each padded with neutral news sentences to 1-5 KB. One process, one core.
+The mix (issue 12's realistic stream): 70 % general world news that never mentions Turkey,
+25 % articles about Turkey that are not military (economy, sport, quakes, arms sales: the
+unflagged items of every language's tuning corpus), 5 % relevant articles (the flagged ones,
+in 25 languages); each padded with neutral news sentences to 1-5 KB. No language is given:
+the detector detects it, as on a real feed. One process, one core.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def build_mix(rng: random.Random, count: int, items: list[LabeledItem]) -> list[
         if draw < 0.05 and relevant:
             item = rng.choice(relevant)
             mix.append(("relevant", padded(rng, f"{item.title}\n{item.text}", size)))
-        elif draw < 0.15 and turkey_other:
+        elif draw < 0.30 and turkey_other:
             item = rng.choice(turkey_other)
             mix.append(("turkey-other", padded(rng, f"{item.title}\n{item.text}", size)))
         else:
@@ -90,29 +92,23 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     detector = Detector(load_lexicon())
-    items = [i for name in ("tune.jsonl", "holdout.jsonl") if (CORPUS / name).exists()
-             for i in load_labels(CORPUS / name)]  # fmt: skip
+    # Tuning files only: the blind part is for accuracy figures, never for anything else.
+    items = [i for path in sorted(CORPUS.glob("*tune.jsonl")) for i in load_labels(path)]
     mix = build_mix(rng, args.articles, items)
+    detector.classify("warm-up", "Turkey", "Turkish troops in Libya.")  # load the models
 
     started = time.perf_counter()
     flagged = 0
     for number, (_, text) in enumerate(mix):
         title, _, body = text.partition("\n")
-        flagged += detector.classify(str(number), title, body, language="en").flagged
+        flagged += detector.classify(str(number), title, body).flagged
     elapsed = time.perf_counter() - started
     total_kb = sum(len(text) for _, text in mix) / 1024
     print(f"mix: {len(mix)} articles, {total_kb / len(mix):.1f} KB average, {flagged} flagged")
     print(f"throughput: {len(mix) / elapsed:,.0f} articles/s on one core "
-          f"({elapsed / len(mix) * 1e6:.0f} us per article)")  # fmt: skip
+          f"({elapsed / len(mix) * 1e6:.0f} us per article), no language given")  # fmt: skip
 
-    started = time.perf_counter()
-    for number, (_, text) in enumerate(mix[:2000]):
-        title, _, body = text.partition("\n")
-        detector.classify(str(number), title, body)
-    with_language = (time.perf_counter() - started) / min(len(mix), 2000) * 1e6
-    print(f"with language detection (no language given): {with_language:.0f} us per article")
-
-    print("\nper-article cost by kind (median, 3 KB):")
+    print("\nper-article cost by kind (median, 3 KB, no language given):")
     for kind in ("general", "turkey-other", "relevant"):
         sample = [text for k, text in mix if k == kind and 2800 < len(text) < 3400][:50]
         if not sample:
@@ -120,7 +116,7 @@ def main() -> None:
         costs = []
         for text in sample:
             title, _, body = text.partition("\n")
-            costs.append(per_call(partial(detector.classify, "x", title, body, "en"), 20))
+            costs.append(per_call(partial(detector.classify, "x", title, body), 20))
         print(f"  {kind:<13} {statistics.median(costs):8.1f} us")
 
     print("\ncost by text length (median us per article):")

@@ -166,8 +166,8 @@ def test_a_bad_lexicon_fails_with_the_location_of_the_problem(tmp_path: Path) ->
 
 def test_a_lexicon_edit_changes_the_verdict(tmp_path: Path) -> None:
     edited = shutil.copytree(DEFAULT_LEXICON, tmp_path / "lexicon")
-    (edited / "xx.yaml").write_text("language: xx\ntheaters: {other: [burkina faso]}\n")
-    title, body = "Ankara mulls troops", "Turkey said it may deploy troops to Burkina Faso."
+    (edited / "xx.yaml").write_text("language: xx\ntheaters: {other: [pitcairn]}\n")
+    title, body = "Ankara mulls troops", "Turkey said it may deploy troops to Pitcairn."
     assert (
         Detector(load_lexicon()).classify("x", title, body).score
         < Detector(load_lexicon(edited)).classify("x", title, body).score

@@ -26,6 +26,7 @@ from shared.models import Claim, Classification, Stance, Theater
 
 # Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
+_INVERSION = re.compile(r"[,\"'”»]\s*$")  # "..., said X": the speaker follows the verb
 _NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": words close by
 _ORIGIN = re.compile(r"(?:\bfrom|\bиз)\s+(?:the\s+)?(?:northern\s+|southern\s+)?$")
 _LOOK_BEHIND_CHARS = 24
@@ -117,7 +118,7 @@ class Detector:
             id=article_id,
             flagged=True,
             score=round(score, 4),
-            theaters=list(dict.fromkeys([*_theaters(sentences), *(c.theater for c in claims)])),
+            theaters=_article_theaters(sentences, claims),
             stances=stances,
             claims=claims,
             evidence=_evidence(document, involved, claims),
@@ -133,14 +134,18 @@ class Detector:
         def where(offset: int) -> _Sentence:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
-        domestic_until = -1
-        negation_end = -1
+        domestic_until = origin_until = negation_end = -1
         for hit in self.lexicon.scanner.scan(folded):
             sentence = where(hit.start)
             if hit.kind == "domestic":
                 domestic_until = max(domestic_until, hit.end)
             elif hit.kind in _COVERED_BY_DOMESTIC and hit.start < domestic_until:
                 continue  # "the Turkish border", "a Black Sea province": Turkey as a place
+            if hit.kind == "origin":
+                origin_until = max(origin_until, hit.end)
+                continue
+            if hit.kind == "place" and hit.start < origin_until:
+                continue  # "Syrian mercenaries", "mercenari siriani": where fighters come from
             if hit.kind == "negation":
                 negation_end = hit.end
                 continue
@@ -185,7 +190,7 @@ class Detector:
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
                 continue
-            claimant = _claimant(sentence, subject_first)
+            claimant = _claimant(sentence, document, subject_first)
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
             theater = _claim_theater(sentence, stance, sentences, main)
@@ -273,19 +278,23 @@ def _strength(sentence: _Sentence) -> float:
     return strength
 
 
-def _claimant(sentence: _Sentence, subject_first: bool) -> Claimant | None:
+def _claimant(sentence: _Sentence, text: str, subject_first: bool) -> Claimant | None:
     """Whoever speaks: the claimant before a speech verb, or right after one.
 
     English puts the speaker nearest the verb ("..., Russian officials said"); Turkish puts
     the subject first and the verb last ("Bakanlik, ... acikladi"), hence ``subject_first``.
+    A verb right after a comma or a closing quote puts the speaker after it, in most languages
+    ("..., said the ministry", "..., заявили в МИД России", "», a déclaré le ministère").
     """
     if not sentence.claimants:
         return None
     for verb_start, verb_end in sentence.speech:
+        after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
+        if after and _INVERSION.search(text, max(0, verb_start - 4), verb_start):
+            return after[0][2]
         before = [c for c in sentence.claimants if c[1] <= verb_start]
         if before:
             return before[0][2] if subject_first else before[-1][2]
-        after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
         if after:
             return after[0][2]
     if sentence.denial or sentence.threat or sentence.official_act:
@@ -341,6 +350,16 @@ def _theaters(sentences: list[_Sentence]) -> list[Theater]:
     specific = specific or dict(counts)
     top = max(specific.values())
     return [t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top]
+
+
+def _article_theaters(sentences: list[_Sentence], claims: list[Claim]) -> list[Theater]:
+    """The places the article is about, plus where its threats point (Israel in a Karabakh story).
+
+    Other claims' theaters are not added: a claim about the Syrians sent to Libya names Syria
+    in passing, and measured on the tuning corpus adding them costs more than it finds.
+    """
+    threatened = [c.theater for c in claims if c.stance == "threat"]
+    return list(dict.fromkeys([*_theaters(sentences), *threatened]))
 
 
 def _evidence(document: str, involved: list[_Sentence], claims: list[Claim]) -> list[str]:

@@ -81,6 +81,7 @@ class LanguageFile(BaseModel):
     speech: Patterns = Field(default_factory=list)
     abroad: Patterns = Field(default_factory=list)
     domestic: Patterns = Field(default_factory=list)
+    origin: Patterns = Field(default_factory=list)
     turkish_reaction: Patterns = Field(default_factory=list)
     negation: Patterns = Field(default_factory=list)
     official_act: Patterns = Field(default_factory=list)
@@ -90,7 +91,7 @@ class LanguageFile(BaseModel):
     _check = field_validator(
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
         "off_topic", "threat", "denial", "speech", "abroad", "domestic", "turkish_reaction",
-        "negation", "official_act",
+        "negation", "official_act", "origin",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -153,7 +154,8 @@ class Lexicon:
     ``prefilter`` finds any mention of Turkey (the cheap first test); ``scanner`` finds every
     other list in one pass, as hit kinds named after the lists: ``mentions``, ``actors``,
     ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``, ``denial``,
-    ``speech``, ``abroad``, ``domestic``, ``reaction``, ``negation``, ``official_act``,
+    ``speech``, ``abroad``, ``domestic``, ``origin``, ``reaction``, ``negation``,
+    ``official_act``,
     ``place`` (labelled with its theater) and ``claimant`` (labelled with a :class:`Claimant`).
     ``subject_first`` holds the languages whose speaker comes before the verb (SOV).
     """
@@ -171,7 +173,8 @@ class Lexicon:
         # First: a place inside Turkey covers the Turkish words it contains (the detector
         # drops the mentions, actors and places that such a phrase holds).
         lists = {
-            "domestic": "domestic", "reaction": "turkish_reaction", "mentions": "turkey",
+            "domestic": "domestic", "origin": "origin", "reaction": "turkish_reaction",
+            "mentions": "turkey",
             "actors": "turkish_actors", "forces": "turkish_forces", "arms_trade": "arms_trade",
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
             "abroad": "abroad", "negation": "negation", "official_act": "official_act",

@@ -142,24 +142,43 @@ def trie_regex(patterns: Iterable[str]) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class LabeledMatcher(Generic[T]):
-    """Finds any of the patterns and tells which label the matched phrase belongs to."""
+    """Finds any of the patterns and tells which label the matched phrase belongs to.
+
+    One trie regex per label (not per pattern: a lexicon holds thousands of patterns and a few
+    dozen labels), so building stays fast; when a phrase fits patterns of several labels, the
+    longest such pattern decides ("somaliland" over "somali*").
+    """
 
     regex: re.Pattern[str]
-    _labeled: tuple[tuple[re.Pattern[str], T], ...]
+    _by_label: tuple[tuple[re.Pattern[str], T], ...]
+    _labels: Mapping[str, T]
 
     @classmethod
     def build(cls, labels: Mapping[str, T]) -> LabeledMatcher[T]:
-        """From ``{pattern: label}``; a longer pattern wins over a shorter one it extends."""
-        ordered = sorted(labels, key=lambda p: len(normalise(p)), reverse=True)
-        labeled = tuple((trie_regex([p]), labels[p]) for p in ordered)
-        return cls(trie_regex(labels), labeled)
+        """From ``{pattern: label}``."""
+        groups: dict[T, list[str]] = {}
+        for pattern, label in labels.items():
+            groups.setdefault(label, []).append(pattern)
+        regex = trie_regex(labels)
+        if len(groups) == 1:  # most lists: every pattern means the same (compile it once)
+            return cls(regex, ((regex, next(iter(groups))),), dict(labels))
+        by_label = tuple((trie_regex(patterns), label) for label, patterns in groups.items())
+        return cls(regex, by_label, dict(labels))
 
     def label(self, phrase: str) -> T | None:
         """The label of the longest pattern that matches all of ``phrase``.
 
         Not cached here: :class:`Scanner` caches its whole breakdown of each phrase.
         """
-        return next((label for regex, label in self._labeled if regex.fullmatch(phrase)), None)
+        found = [label for regex, label in self._by_label if regex.fullmatch(phrase)]
+        if len(found) <= 1:
+            return found[0] if found else None
+        fitting = [
+            pattern
+            for pattern, label in self._labels.items()
+            if label in found and trie_regex([pattern]).fullmatch(phrase)
+        ]
+        return self._labels[max(fitting, key=lambda p: len(normalise(p)))]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,192 @@
+"""Reading many scripts: folding, proclitics, word order and claim theaters.
+
+A small lexicon written here (not the bundled one, which keeps changing as it is tuned) shows
+each mechanism; the bundled lexicon's own behaviour is measured by `vigil eval` on the corpus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.classifier.detector import Detector
+from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
+from services.classifier.patterns import fold, trie_regex
+
+CORE = """
+version: 2
+sides: {turkey: acknowledgment, host: acknowledgment, third: assertion, media: assertion,
+        evidence: report}
+claimants:
+  - {name: Turkish defence ministry, side: turkey}
+  - {name: Armenian government, side: third}
+  - {name: Azerbaijani government, side: host}
+"""
+ARABIC = """
+language: ar
+turkey: [تركيا, تركي*, انقره]
+turkish_forces: [قوات تركي*]
+military: {strong: [مرتزق*]}
+speech: [قال*, اعلن*]
+theaters: {libya: [ليبيا, طرابلس]}
+claimants: {Turkish defence ministry: [وزاره الدفاع التركي*]}
+"""
+HEBREW = """
+language: he
+turkey: [טורקיה, טורקי*]
+military: {strong: [חיילים]}
+theaters: {syria: [סוריה]}
+"""
+TURKISH = """
+language: tr
+word_order: sov
+turkey: [turkiye*, msb]
+turkish_actors: [msb]
+military: {strong: [asker*]}
+speech: [acikladi]
+negation: [degil]
+theaters: {iraq: [irak*]}
+claimants: {Turkish defence ministry: [msb], Armenian government: [ermenistan*]}
+"""
+
+
+@pytest.fixture
+def lexicon_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "lexicon"
+    folder.mkdir()
+    for name, text in {"core": CORE, "ar": ARABIC, "he": HEBREW, "tr": TURKISH}.items():
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("written", "folded"),
+    [
+        ("ΤΟΥΡΚΙΚΈΣ δυνάμεις", "τουρκικεσ δυναμεισ"),  # Greek accents and final sigma
+        ("Թուրքիայի", "թուրքիայի"),  # Armenian capitals
+        ("أنقرة", "انقره"),  # Arabic hamza on alef, ta marbuta
+        ("ترکیه", "تركيه"),  # Persian kaf and yeh
+        ("TÜRKİYE'NİN", "turkiye'nin"),
+    ],
+)
+def test_folding_unifies_the_ways_a_word_is_written(written: str, folded: str) -> None:
+    assert fold(written) == folded
+    assert len(fold(written)) == len(written)  # positions still point into the original
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "found"),
+    [
+        ("قوات تركي*", "وصلت والقوات التركية إلى طرابلس", "قوات التركية"),
+        ("قوات تركي*", "دعم للقوات التركية", "قوات التركية"),
+        ("تركيا", "قالت وتركيا", "تركيا"),
+        ("تركيا", "مشتركيا", None),  # inside a word, not after proclitics
+        ("טורקיה", "הגיעו לטורקיה אתמול", "טורקיה"),
+        ("טורקיה", "ומהטורקיה", "טורקיה"),
+    ],
+)
+def test_proclitics_attach_to_arabic_and_hebrew_words(
+    pattern: str, text: str, found: str | None
+) -> None:
+    match = trie_regex([pattern]).search(fold(text))
+    if found is None:
+        assert match is None
+    else:
+        assert match is not None
+        assert fold(found) in match.group()
+
+
+def test_an_arabic_article_is_read_with_its_clitics(lexicon_dir: Path) -> None:
+    detector = Detector(load_lexicon(lexicon_dir))
+    result = detector.classify(
+        "ar1",
+        "مرتزقة سوريون في ليبيا",
+        "أعلنت وزارة الدفاع التركية أن القوات التركية وصلت إلى طرابلس.",
+    )
+    assert result.flagged
+    assert result.theaters == ["libya"]
+    [claim] = result.claims
+    assert (claim.claimant, claim.stance, claim.theater) == (
+        "Turkish defence ministry",
+        "acknowledgment",
+        "libya",
+    )
+    assert claim.evidence == "أعلنت وزارة الدفاع التركية أن القوات التركية وصلت إلى طرابلس."
+
+
+def test_a_subject_first_language_takes_the_first_claimant(lexicon_dir: Path) -> None:
+    """Turkish puts the speaker first and the verb last: "MSB, Ermenistan'ın ... açıkladı"."""
+    detector = Detector(load_lexicon(lexicon_dir))
+    result = detector.classify(
+        "tr1",
+        "Irak'ın kuzeyinde askerler",
+        "MSB, Ermenistan'ın iddialarına rağmen Türkiye askerlerinin Irak'ta olduğunu açıkladı.",
+        language="tr",
+    )
+    assert result.flagged
+    assert [(c.claimant, c.stance) for c in result.claims] == [
+        ("Turkish defence ministry", "acknowledgment")
+    ]
+
+
+def test_a_negated_involvement_weighs_less(lexicon_dir: Path) -> None:
+    detector = Detector(load_lexicon(lexicon_dir))
+    stated = detector.classify("a", "Irak", "Türkiye askerleri Irak'ta.", language="tr")
+    negated = detector.classify("b", "Irak", "Türkiye degil askerleri Irak'ta.", language="tr")
+    assert negated.score < stated.score
+
+
+def test_the_seed_case_gives_each_claim_its_own_theater() -> None:
+    """Issue 12 (3): an assertion and a denial on Karabakh, a threat on Israel."""
+    result = Detector(load_lexicon()).classify(
+        "seed",
+        "Pashinyan: Turkish F-16s and commandos fought in Karabakh",
+        "Armenian Prime Minister Nikol Pashinyan said on Monday that Turkish F-16 fighter jets "
+        "and Turkish commandos had fought alongside Azerbaijani forces in Nagorno-Karabakh.\n\n"
+        "Azerbaijan's defence ministry called the reports of foreign servicemen in the region "
+        '"unfounded".\n\nSpeaking in Rize, President Recep Tayyip Erdoğan said Turkey could '
+        "enter Israel just as it entered Karabakh and Libya.",
+    )
+    assert result.flagged
+    got = {(c.stance, c.theater) for c in result.claims}
+    assert {("assertion", "karabakh"), ("denial", "karabakh"), ("threat", "israel-gaza")} <= got
+    assert not {(s, t) for s, t in got if s == "threat" and t != "israel-gaza"}
+    assert set(result.theaters) == {"karabakh", "israel-gaza"}
+
+
+def test_a_language_file_must_be_named_after_its_language(lexicon_dir: Path) -> None:
+    (lexicon_dir / "xx.yaml").write_text("language: ar\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"xx\.yaml: language: 'ar' in a file named xx\.yaml"):
+        load_lexicon(lexicon_dir)
+
+
+def test_a_claimant_cannot_change_sides_between_languages(lexicon_dir: Path) -> None:
+    (lexicon_dir / "xx.yaml").write_text(
+        "language: xx\nclaimants: {Armenian government: {side: host, patterns: [hayastan]}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(LexiconError, match="'Armenian government' is side third elsewhere"):
+        load_lexicon(lexicon_dir)
+
+
+def test_the_bundled_lexicon_reads_every_language_of_the_corpus() -> None:
+    corpus = DEFAULT_LEXICON.parent / "corpus"
+    wanted = {path.name.split(".")[0] for path in corpus.glob("*.blind.jsonl")}
+    assert wanted <= load_lexicon().languages
+
+
+def test_where_fighters_come_from_is_not_a_theater(lexicon_dir: Path) -> None:
+    (lexicon_dir / "it.yaml").write_text(
+        "language: it\nturkey: [turchia]\nturkish_actors: [turchia]\n"
+        "military: {strong: [mercenari]}\norigin: [mercenari siriani]\n"
+        "theaters: {syria: [siria*], libya: [libia]}\n",
+        encoding="utf-8",
+    )
+    detector = Detector(load_lexicon(lexicon_dir))
+    result = detector.classify(
+        "it1", "Libia", "La Turchia ha inviato mercenari siriani in Libia. Mercenari in Libia."
+    )
+    assert result.flagged
+    assert result.theaters == ["libya"]
+    assert {c.theater for c in result.claims} == {"libya"}
