@@ -14,6 +14,7 @@ which keeps the common case (an irrelevant article) to a few microseconds per ki
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from shared.models import Claim, Classification, Stance, Theater
 # Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
 _INVERSION = re.compile(r"[,\"'”»]\s*$")  # "..., said X": the speaker follows the verb
+_SUBJECT_MARK = re.compile(r"\S{0,12},")  # "Bakanlık, ...", "MSB'nin, ..." (a suffix, then a comma)
 _NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": words close by
 _ORIGIN = re.compile(r"(?:\bfrom|\bиз)\s+(?:the\s+)?(?:northern\s+|southern\s+)?$")
 _LOOK_BEHIND_CHARS = 24
@@ -78,6 +80,8 @@ class _Sentence:
     theaters: list[Theater] = field(default_factory=list)
     places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
     threat_at: int = -1  # where the first threat cue stands
+    cue_start: int = -1  # where the last forces or strong military cue stands
+    cue_end: int = -1
     claimants: list[tuple[int, int, Claimant]] = field(default_factory=list)
     speech: list[tuple[int, int]] = field(default_factory=list)
     strength: float = 0.0
@@ -149,6 +153,11 @@ class Detector:
             if hit.kind == "negation":
                 negation_end = hit.end
                 continue
+            if hit.kind == "negation_after":
+                # Suffix negation follows its verb: "asker göndermeyecek", "نانێرێت".
+                if sentence.cue_start < hit.start <= sentence.cue_end + _NEGATION_REACH:
+                    sentence.negated += 1
+                continue
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
             if hit.kind != "place" or not _ORIGIN.search(folded, _before(hit.start), hit.start):
                 _note(sentence, hit, negated=negated)  # not "from Syria": an origin
@@ -184,13 +193,16 @@ class Detector:
         """One claim per claimant, stance and theater, quoting the body rather than the headline."""
         found: dict[tuple[str, Stance, Theater], tuple[int, Claim]] = {}
         main = _theaters(sentences)
+        headline_speakers = _headline_speakers(document, sentences)
         body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
         for sentence in body_first:
             if sentence.strength == 0 and not (
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
                 continue
-            claimant = _claimant(sentence, document, subject_first)
+            claimant = _claimant(sentence, document, subject_first) or headline_speakers.get(
+                sentence.start
+            )
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
             theater = _claim_theater(sentence, stance, sentences, main)
@@ -205,6 +217,19 @@ class Detector:
         return _without_generic(claims)
 
 
+def _headline_speakers(document: str, sentences: list[_Sentence]) -> dict[int, Claimant]:
+    """Who speaks in a "Speaker: quote" headline ("Erdoğan: we may come one night").
+
+    The headline is split at the colon; the words after it are the speaker's.
+    """
+    speakers: dict[int, Claimant] = {}
+    title = [s for s in sentences if s.is_title]
+    for segment, following in itertools.pairwise(title):
+        if segment.claimants and document[segment.start : segment.end].rstrip().endswith(":"):
+            speakers[following.start] = segment.claimants[0][2]
+    return speakers
+
+
 def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
     """Record one lexicon hit in the sentence it falls in."""
     if hit.kind == "place":
@@ -217,8 +242,9 @@ def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
     elif hit.kind in ("denial", "threat") and negated:
         return  # "did not deny", "will not launch": no denial, no threat
     else:
-        if hit.kind in ("forces", "strong") and negated:
-            sentence.negated += 1  # "no Turkish troops", "will not send soldiers"
+        if hit.kind in ("forces", "strong"):
+            sentence.cue_start, sentence.cue_end = hit.start, hit.end
+            sentence.negated += negated  # "no Turkish troops", "will not send soldiers"
         if hit.kind == "threat" and sentence.threat_at < 0:
             sentence.threat_at = hit.start
         setattr(sentence, hit.kind, getattr(sentence, hit.kind) + 1)
@@ -286,20 +312,31 @@ def _claimant(sentence: _Sentence, text: str, subject_first: bool) -> Claimant |
     A verb right after a comma or a closing quote puts the speaker after it, in most languages
     ("..., said the ministry", "..., заявили в МИД России", "», a déclaré le ministère").
     """
-    if not sentence.claimants:
-        return None
     for verb_start, verb_end in sentence.speech:
-        after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
-        if after and _INVERSION.search(text, max(0, verb_start - 4), verb_start):
-            return after[0][2]
-        before = [c for c in sentence.claimants if c[1] <= verb_start]
-        if before:
-            return before[0][2] if subject_first else before[-1][2]
-        if after:
-            return after[0][2]
-    if sentence.denial or sentence.threat or sentence.official_act:
+        speaker = _speaker_of(sentence, text, verb_start, verb_end, subject_first)
+        if speaker is not None:
+            return speaker
+    if sentence.claimants and (sentence.denial or sentence.threat or sentence.official_act):
         return sentence.claimants[0][2]  # "parliament extended the mandate": an official act
     return None
+
+
+def _speaker_of(
+    sentence: _Sentence, text: str, verb_start: int, verb_end: int, subject_first: bool
+) -> Claimant | None:
+    """The claimant who says what one speech verb introduces, if any."""
+    after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
+    if after and _INVERSION.search(text, max(0, verb_start - 4), verb_start):
+        return after[0][2]
+    before = [c for c in sentence.claimants if c[1] <= verb_start]
+    if before and subject_first:
+        # The subject is marked off by a comma ("Bakanlık, ... açıkladı"); a claimant in a
+        # leading clause is not ("PKK saldırısının ardından, Erdoğan ... dedi").
+        marked = [c for c in before if _SUBJECT_MARK.match(text, c[1])]
+        return (marked or before)[0][2]
+    if before:
+        return before[-1][2]
+    return after[0][2] if after else None
 
 
 def _stance(sentence: _Sentence, claimant: Claimant | None) -> Stance:

@@ -84,6 +84,7 @@ class LanguageFile(BaseModel):
     origin: Patterns = Field(default_factory=list)
     turkish_reaction: Patterns = Field(default_factory=list)
     negation: Patterns = Field(default_factory=list)
+    negation_after: Patterns = Field(default_factory=list)
     official_act: Patterns = Field(default_factory=list)
     theaters: dict[Theater, Patterns] = Field(default_factory=dict)
     claimants: dict[str, Patterns | _NewClaimant] = Field(default_factory=dict)
@@ -91,7 +92,7 @@ class LanguageFile(BaseModel):
     _check = field_validator(
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
         "off_topic", "threat", "denial", "speech", "abroad", "domestic", "turkish_reaction",
-        "negation", "official_act", "origin",
+        "negation", "negation_after", "official_act", "origin",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -177,7 +178,8 @@ class Lexicon:
             "mentions": "turkey",
             "actors": "turkish_actors", "forces": "turkish_forces", "arms_trade": "arms_trade",
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
-            "abroad": "abroad", "negation": "negation", "official_act": "official_act",
+            "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
+            "official_act": "official_act",
         }  # fmt: skip
         for kind, field in lists.items():
             kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}

@@ -103,8 +103,9 @@ def _insert(root: _Node, pattern: str) -> None:
 
 def _emit(node: _Node, *, root: bool = False) -> str:
     branches = []
-    # Longer continuations first, so the longest phrase wins; the end of a phrase last.
-    for key in sorted(node.children, key=lambda k: (k in (_END, _OPEN_END), k)):
+    # Longer continuations first, so the longest phrase wins: letters before a * or ? (so
+    # "libya*" does not hide "libyan national army"), the end of a phrase last.
+    for key in sorted(node.children, key=lambda k: (k in (_END, _OPEN_END), k in ("*", "?"), k)):
         child = node.children[key]
         if key == _END:
             branches.append(r"(?!\w)")
