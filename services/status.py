@@ -10,13 +10,12 @@ import click
 import orjson
 from redis.asyncio import Redis
 
-from services.notifier.jobs import JobQueue
+from services.notifier.jobs import waiting_jobs
 from services.notifier.store import SubscriptionStore
 from services.poller.cli import configured_sources, source_rows
 from services.poller.sources import Source
 from services.redis_cli import with_redis
 from shared.bus import StreamBus
-from shared.settings import NotifierSettings
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
 
 
@@ -28,7 +27,7 @@ async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
         groups = [asdict(g) for g in await bus.group_status(stream)]
         streams.append({"stream": stream, "length": int(await redis.xlen(stream)),
                         "groups": groups})  # fmt: skip
-    waiting = await JobQueue(redis, NotifierSettings()).counts()
+    waiting = await waiting_jobs(redis)
     subscriptions = []
     for row in await SubscriptionStore(redis).overview():
         sub, state = row["subscription"], row["state"]

@@ -135,6 +135,9 @@ class NotifierSettings(BaseModel):
     """Delivery behaviour."""
 
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    chat_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="connect and read timeouts of one chat notification"
+    )
     retry_schedule_seconds: list[float] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 86400], min_length=1
     )
@@ -144,10 +147,30 @@ class NotifierSettings(BaseModel):
     poll_interval_seconds: float = Field(
         default=1.0, gt=0, description="how often due retries are looked for"
     )
-    circuit_failures: int = Field(
-        default=5, ge=1, description="consecutive failures that open a subscriber's circuit"
+    # The endpoint policy (services/notifier/policy.py, docs/notifier.md).
+    circuit_window_seconds: float = Field(
+        default=600.0, gt=0, description="how far back the breaker looks at attempts"
     )
-    circuit_open_seconds: float = Field(default=300.0, gt=0)
+    circuit_min_attempts: int = Field(
+        default=10, ge=1, description="attempts in the window before the breaker may open"
+    )
+    circuit_failure_ratio: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="share of failed attempts that opens it"
+    )
+    circuit_min_failing_periods: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="tenths of the window with a failure (one burst never opens the breaker)",
+    )
+    circuit_open_seconds: float = Field(
+        default=300.0, gt=0, description="how long an open circuit waits before a probe"
+    )
+    circuit_disable_after_seconds: float = Field(
+        default=5 * 86_400.0,
+        gt=0,
+        description="an endpoint whose every probe failed for this long is disabled",
+    )
     lease_margin_seconds: float = Field(
         default=15.0, gt=0, description="a claimed job returns if unsettled this long after a send"
     )

@@ -43,6 +43,10 @@ async def endpoint() -> AsyncIterator[ChatEndpoint]:
         yield chat
 
 
+# The endpoint is on loopback: private targets allowed, as VIGIL_ALLOW_PRIVATE_TARGETS does.
+LOOPBACK_CHAT = ChatChannel(timeout_seconds=5.0, allow_private=True)
+
+
 def chat_subscription(url: str) -> Subscription:
     return Subscription.model_validate({"id": "ops", "channel": "chat", "url": url})
 
@@ -54,7 +58,7 @@ def _job() -> DeliveryJob:
 async def test_a_chat_message_carries_the_alert(endpoint: ChatEndpoint) -> None:
     subscription = chat_subscription(endpoint.url)
     alert = make_alert("a1")
-    result = await ChatChannel().send(subscription, _job(), [alert])
+    result = await LOOPBACK_CHAT.send(subscription, _job(), [alert])
     assert result.outcome == "delivered", result.detail
     [message] = endpoint.received
     assert message["title"] == "[Vigil] Turkey sends troops to Libya"
@@ -65,7 +69,7 @@ async def test_a_chat_message_carries_the_alert(endpoint: ChatEndpoint) -> None:
 async def test_a_failing_chat_endpoint_is_retried(endpoint: ChatEndpoint) -> None:
     endpoint.status = 500
     subscription = chat_subscription(endpoint.url)
-    result = await ChatChannel().send(subscription, _job(), [make_alert("a1")])
+    result = await LOOPBACK_CHAT.send(subscription, _job(), [make_alert("a1")])
     assert result.outcome == "retry"
     assert len(endpoint.received) == 1
 
@@ -105,7 +109,7 @@ async def test_feed_text_can_neither_ping_nor_inject_markdown(endpoint: ChatEndp
     alert = make_alert("a1", title=HOSTILE_TITLE, claimant="@here *the* ministry_")
     article = alert.article.model_copy(update={"url": "https://wire.example/a_(1)/@here"})
     alert = alert.model_copy(update={"article": article})
-    result = await ChatChannel().send(chat_subscription(endpoint.url), _job(), [alert])
+    result = await LOOPBACK_CHAT.send(chat_subscription(endpoint.url), _job(), [alert])
     assert result.outcome == "delivered", result.detail
     [message] = endpoint.received
     # Apprise's Discord plugin turns every "@word" or "<@id>" it finds into an allowed mention.
