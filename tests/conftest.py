@@ -13,7 +13,7 @@ from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
 from shared.settings import Settings
 from tests.helpers import local_server
-from tests.notifier_support import Receiver
+from tests.notifier_support import ChatEndpoint, Receiver
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +60,14 @@ async def receiver() -> AsyncIterator[Receiver]:
     async with local_server(app) as base:
         hook.url = f"{base}/hook"
         yield hook
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[ChatEndpoint]:
+    """A chat endpoint on loopback; its ``url`` is the Apprise ``json://`` URL."""
+    chat = ChatEndpoint()
+    app = web.Application()
+    app.router.add_post("/hook", chat.handle)
+    async with local_server(app) as base:
+        chat.url = base.replace("http://", "json://") + "/hook"
+        yield chat

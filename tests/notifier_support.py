@@ -75,6 +75,19 @@ class Receiver:
         return [headers["webhook-id"] for headers, _ in self.requests]
 
 
+@dataclass
+class ChatEndpoint:
+    """A chat service as Apprise's ``json://`` plugin reaches it: records each message."""
+
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=self.status)
+
+
 def webhook(receiver: Receiver, sub_id: str = "analyst", **extra: Any) -> Subscription:
     return Subscription.model_validate(
         {"id": sub_id, "channel": "webhook", "url": receiver.url, "secret": SECRET, **extra}

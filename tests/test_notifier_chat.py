@@ -5,43 +5,17 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import apprise
 import markdown
 import pytest
-from aiohttp import web
 from apprise.plugins.discord import NotifyDiscord
 
 from services.notifier.channels.chat import ChatChannel, validate_chat_url
 from services.notifier.jobs import DeliveryJob
 from services.notifier.subscriptions import Subscription
 from tests.factories import make_alert
-from tests.helpers import local_server
-
-
-@dataclass
-class ChatEndpoint:
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        return web.Response(status=self.status)
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[ChatEndpoint]:
-    chat = ChatEndpoint()
-    app = web.Application()
-    app.router.add_post("/hook", chat.handle)
-    async with local_server(app) as base:
-        chat.url = base.replace("http://", "json://") + "/hook"
-        yield chat
-
+from tests.notifier_support import ChatEndpoint
 
 # The endpoint is on loopback: private targets allowed, as VIGIL_ALLOW_PRIVATE_TARGETS does.
 LOOPBACK_CHAT = ChatChannel(timeout_seconds=5.0, allow_private=True)

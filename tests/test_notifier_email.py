@@ -339,3 +339,16 @@ async def _jobs_left(redis: Redis, count: int) -> bool:
 async def _only_job(redis: Redis) -> str:
     [job_id] = await redis.hkeys(JOBS)
     return str(job_id)
+
+
+async def test_a_javascript_article_link_never_reaches_the_email(
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    alert = make_alert("a1")
+    hostile = alert.article.model_copy(update={"url": "javascript:alert(document.cookie)"})
+    message = await delivered_one(mailbox, alert.model_copy(update={"article": hostile}))
+    text, html = _parts(message)
+    assert "javascript" not in html.lower()
+    assert "javascript" not in text.lower()
+    assert alert.article.title in html, "the alert is there, without a link"
+    assert "<a href=" in html, "the unsubscribe link is still a link"
