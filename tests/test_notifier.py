@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from contextlib import suppress
 from functools import partial
@@ -10,13 +12,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from services.notifier.channels.registry import lease_seconds
-from services.notifier.jobs import JOBS, due_key, job_id
+from services.notifier.jobs import JOBS, DeliveryJob, due_key, job_id
 from services.notifier.service import NotifierService
 from services.notifier.state import DeliveryState
-from services.notifier.store import SubscriptionStore
+from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
+from services.notifier.store import VERSION as SUBSCRIPTIONS_VERSION
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_host
 from shared.bus import StreamBus
@@ -511,3 +516,85 @@ async def test_stop_returns_within_the_grace_period_with_every_slot_busy(
     await asyncio.wait_for(task, timeout=settings.bus.shutdown_grace_seconds + 2)
     assert time.monotonic() - started < settings.bus.shutdown_grace_seconds
     assert await redis.hlen(JOBS) > 0  # the rest is still owed, durably
+
+
+async def test_due_jobs_are_counted_per_channel(settings: Settings, redis: Redis) -> None:
+    """vigil_notifier_due_jobs{channel}: what is due now, not what waits for later."""
+    service = NotifierService(settings, redis, clock=FakeClock())
+    for n, (channel, due) in enumerate([("webhook", T0), ("webhook", T0 - 5), ("webhook", T0 + 60),
+                                        ("email", T0), ("chat", T0 + 1)]):  # fmt: skip
+        job = DeliveryJob(id=f"msg_{n}", subscription_id="s", kind="test", channel=channel,
+                          created_at=T0)  # fmt: skip
+        await service.queue.put(job, due)
+    await service.dispatcher.update_gauges()
+    counts = {
+        channel: REGISTRY.get_sample_value("vigil_notifier_due_jobs", {"channel": channel})
+        for channel in ("webhook", "email", "chat", "console")
+    }
+    assert counts == {"webhook": 2, "email": 1, "chat": 0, "console": 0}
+
+
+PRIMED = [
+    ("vigil_deliveries_total", {"channel": "chat", "outcome": "dead_lettered"}),
+    ("vigil_deliveries_total", {"channel": "email", "outcome": "folded"}),
+    ("vigil_delivery_retries_total", {"channel": "webhook"}),
+    ("vigil_dead_letters_total", {"stream": "vigil:deliveries", "reason": "max_attempts"}),
+    ("vigil_dead_letters_total", {"stream": "vigil:alerts", "reason": "decode"}),
+    ("vigil_bus_reclaimed_total", {"stream": "vigil:alerts", "group": "notifier"}),
+    ("vigil_bus_errors_total", {"stream": "vigil:deliveries", "kind": "nogroup"}),
+    ("vigil_bus_messages_total", {"stream": "vigil:alerts", "group": "notifier",
+                                  "outcome": "dead_lettered"}),
+    ("vigil_notifier_due_jobs", {"channel": "console"}),
+    ("vigil_polls_total", {"outcome": "timeout"}),
+    ("vigil_poller_retries_total", {"outcome": "network_error"}),
+    ("vigil_classifications_total", {"verdict": "flagged"}),
+]  # fmt: skip
+
+_EXPOSITION = """
+import sys
+from prometheus_client import generate_latest
+from services.notifier.service import NotifierService
+from shared.connection import connect
+from shared.settings import Settings
+NotifierService(Settings(redis_url=sys.argv[1], _env_file=None), connect(sys.argv[1]))
+sys.stdout.write(generate_latest().decode())
+"""
+
+
+def test_labelled_counters_exist_at_zero_before_their_first_event(redis_url: str) -> None:
+    """Rules and dashboards that name a label (outcome="dead_lettered") see a series from
+    the start, in a fresh notifier process that has done nothing yet."""
+    exposition = subprocess.run(
+        [sys.executable, "-c", _EXPOSITION, redis_url],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+    for name, labels in PRIMED:
+        key = (name, tuple(sorted(labels.items())))
+        assert samples.get(key) == 0.0, f"{name}{labels} missing or not 0"
+
+
+async def test_a_job_for_an_unknown_channel_is_dead_lettered_and_alerts_still_flow(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """A stored subscription this version cannot use (here a channel it does not know) used
+    to crash every attempt, leaving its jobs to loop forever, and every alert's matching."""
+    pager = {"id": "pager", "channel": "pager", "url": "pager://on-call", "filters": {}}
+    await redis.hset(SUBSCRIPTIONS, "pager", orjson.dumps(pager))
+    await redis.incr(SUBSCRIPTIONS_VERSION)
+    stuck = DeliveryJob(id="msg_pager", subscription_id="pager", kind="alert", channel="pager",
+                        alerts=[make_alert("old")], created_at=T0)  # fmt: skip
+    clock = FakeClock()
+    async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
+        await service.queue.put(stuck, T0)
+        service.wake()
+        [letter] = await wait_for(lambda: dead_letters(redis), message="the job dead-lettered")
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: receiver.requests, message="alerts still delivered")
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="nothing left")
+    assert letter.entry_id == "msg_pager"
+    assert letter.reason.startswith("unknown_channel: pager: channel: ")

@@ -140,12 +140,15 @@ class Dispatcher:
         if pending:
             log.warning("notifier.drain_timeout", unfinished=len(pending))
 
-    async def _refresh_gauges(self, stop: asyncio.Event) -> None:
+    async def update_gauges(self) -> None:
         """``vigil_notifier_due_jobs{channel}``: jobs due now, the backlog to scale on."""
+        for channel, count in (await self.queue.due_counts(self.clock())).items():
+            metrics.NOTIFIER_DUE_JOBS.labels(channel).set(count)
+
+    async def _refresh_gauges(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                for channel, count in (await self.queue.due_counts(self.clock())).items():
-                    metrics.NOTIFIER_DUE_JOBS.labels(channel).set(count)
+                await self.update_gauges()
             except TRANSIENT_ERRORS as error:
                 log.warning("notifier.gauges_failed", error=str(error))
             await sleep_or_stop(stop, GAUGE_INTERVAL_SECONDS)
