@@ -49,8 +49,10 @@ def _subscription_health(row: dict[str, Any], now: float) -> str:
     state = row["state"]
     if not row["enabled"]:
         return "disabled" + (f" ({state['disabled_reason']})" if state["disabled_reason"] else "")
-    if state["circuit_open_until"] > now:
-        return "circuit open"
+    if state["circuit_open_until"]:
+        return "circuit open" if state["circuit_open_until"] > now else "circuit half-open"
+    if state["paused_until"] > now:
+        return "paused (asked to wait)"
     return "failing" if state["consecutive_failures"] else "ok"
 
 
