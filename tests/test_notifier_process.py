@@ -34,7 +34,7 @@ from shared.runtime import FORCED_STOP_MARGIN_SECONDS
 from shared.settings import NotifierSettings
 from shared.streams import ALERTS, NOTIFIER_GROUP
 from tests.factories import make_alert
-from tests.helpers import group_done, local_server, wait_for
+from tests.helpers import group_done, posting_to, wait_for
 from tests.test_fault_injection import Fleet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -68,10 +68,8 @@ class SlowReceiver:
 @pytest.fixture
 async def slow_receiver() -> AsyncIterator[tuple[SlowReceiver, str]]:
     receiver = SlowReceiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    async with local_server(app) as base:
-        yield receiver, f"{base}/hook"
+    async with posting_to(receiver.handle) as url:
+        yield receiver, url
 
 
 async def test_a_burst_survives_a_killed_notifier_and_a_redis_restart(

@@ -37,7 +37,7 @@ from services.notifier.policy import (
 from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
 from services.notifier.subscriptions import Subscription
 from shared import metrics
-from shared.aio import sleep_or_stop
+from shared.aio import sleep_or_stop, wait_any
 from shared.bus import TRANSIENT_ERRORS, StreamBus
 from shared.settings import Settings
 from shared.streams import DELIVERIES, NOTIFIER_GROUP, encode
@@ -96,7 +96,7 @@ class Dispatcher:
             if free <= 0:
                 # Every slot is busy: a finishing send frees one and wakes this loop. Waiting
                 # here (never spinning) lets the sends and the signal handlers run.
-                await self._wait_wake_or_stop(stop)
+                await wait_any(self._wake, stop)
                 continue
             try:
                 jobs = await self.queue.claim_due(self.clock(), free)
@@ -111,22 +111,11 @@ class Dispatcher:
                 self.in_flight.add(task)
                 task.add_done_callback(self._done)
             if len(jobs) < free:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wait_wake_or_stop(stop), self.config.poll_interval_seconds
-                    )
+                await wait_any(self._wake, stop, seconds=self.config.poll_interval_seconds)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
         self.wake()  # a slot is free
-
-    async def _wait_wake_or_stop(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
 
     async def _drain(self) -> None:
         """Give in-flight sends the grace period; unfinished jobs stay leased and come back."""
