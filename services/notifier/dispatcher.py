@@ -157,21 +157,30 @@ class Dispatcher:
         decision = decide(None, job, subscriber, self.config, now)
         subscription = subscriber.subscription
         if isinstance(decision, Deliver) and subscription is not None:
-            limit = subscription.rate_limit
-            if limit is not None and not await self.store.take_rate_slot(job.subscription_id,
-                                                                          limit, now):  # fmt: skip
-                decision = decide(RATE_LIMITED, job, subscriber, self.config, now)
-        if isinstance(decision, Deliver) and subscription is not None:
-            alerts = await self.queue.digest_alerts(job)
-            if not alerts:  # a digest window that received nothing
-                await self.queue.finish(job)
+            if await self._take_slot(subscription, now):
+                await self._attempt(job, subscription, subscriber)
                 return
-            job = job.model_copy(update={"alerts": alerts})
-            result = await self._send(subscription, job)
-            now = self.clock()
-            subscriber = await self._observed(subscriber, result, now)
-            decision = decide(result, job, subscriber, self.config, now)
+            decision = decide(RATE_LIMITED, job, subscriber, self.config, now)
         await self._apply(decision, job, subscriber, now)
+
+    async def _take_slot(self, subscription: Subscription, now: float) -> bool:
+        """One of the subscriber's messages of this minute, if it has a limit."""
+        limit = subscription.rate_limit
+        return limit is None or await self.store.take_rate_slot(subscription.id, limit, now)
+
+    async def _attempt(
+        self, job: DeliveryJob, subscription: Subscription, subscriber: Subscriber
+    ) -> None:
+        """Send the job, count the attempt, and carry out what the policy makes of it."""
+        alerts = await self.queue.digest_alerts(job)
+        if not alerts:  # a digest window that received nothing
+            await self.queue.finish(job)
+            return
+        job = job.model_copy(update={"alerts": alerts})
+        result = await self._send(subscription, job)
+        now = self.clock()
+        subscriber = await self._observed(subscriber, result, now)
+        await self._apply(decide(result, job, subscriber, self.config, now), job, subscriber, now)
 
     async def _subscriber(self, job: DeliveryJob, now: float) -> Subscriber:
         try:
@@ -228,7 +237,7 @@ class Dispatcher:
                 await self._delivered(job, channel, now, close=close)
             case Retry(job=tried, at=at, reason=reason, open_circuit_until=open_until):
                 await self._open_circuit(job.subscription_id, open_until, now)
-                await self.queue.put(tried, at)
+                await self.queue.put(_owed(tried, subscription), at)
                 metrics.DELIVERIES.labels(channel, "retry").inc()
                 metrics.DELIVERY_RETRIES.labels(channel).inc()
                 log.warning("notifier.retry_scheduled", channel=channel, attempts=tried.attempts,
