@@ -282,7 +282,10 @@ async def test_the_circuit_opens_on_failures_spread_over_time_and_one_message_pr
         await wait_for(lambda: _due_at(redis, held, state.circuit_open_until),
                        message="a new job held until the circuit half-opens")  # fmt: skip
         assert len(receiver.requests) == 10
-        await advance(clock, service, config.circuit_open_seconds)  # the endpoint recovered
+        # The endpoint has recovered; it takes its time over the probe, while the other jobs
+        # come due with it and find the circuit half-open.
+        receiver.script = [Reply(delay=1.0)]
+        await advance(clock, service, config.circuit_open_seconds)
         await wait_for(lambda: _closed(service), message="the probe closed the circuit")
         assert len(receiver.requests) == 11, "one message probes a half-open circuit"
         await advance(clock, service, lease_seconds(settings, "webhook"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -192,3 +194,12 @@ async def test_a_chat_url_to_a_private_host_gets_422(settings: Settings, redis: 
             assert status == 422, url
             assert body["fields"] == [{"field": "url", "message": body["error"]}]
         assert await client.service.store.get("ops") is None
+
+
+def test_the_admin_api_needs_only_a_small_interface_of_the_service() -> None:
+    """No import circle: the admin API is typed against a Protocol, not NotifierService."""
+    code = "import sys, services.notifier.admin; print('services.notifier.service' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "False"
