@@ -10,13 +10,12 @@ import click
 import orjson
 from redis.asyncio import Redis
 
-from services.notifier.jobs import JobQueue
+from services.notifier.jobs import waiting_jobs
 from services.notifier.store import SubscriptionStore
 from services.poller.cli import configured_sources, source_rows
 from services.poller.sources import Source
 from services.redis_cli import with_redis
 from shared.bus import StreamBus
-from shared.settings import NotifierSettings
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
 
 
@@ -28,7 +27,7 @@ async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
         groups = [asdict(g) for g in await bus.group_status(stream)]
         streams.append({"stream": stream, "length": int(await redis.xlen(stream)),
                         "groups": groups})  # fmt: skip
-    waiting = await JobQueue(redis, NotifierSettings()).counts()
+    waiting = await waiting_jobs(redis)
     subscriptions = []
     for row in await SubscriptionStore(redis).overview():
         sub, state = row["subscription"], row["state"]
@@ -50,8 +49,10 @@ def _subscription_health(row: dict[str, Any], now: float) -> str:
     state = row["state"]
     if not row["enabled"]:
         return "disabled" + (f" ({state['disabled_reason']})" if state["disabled_reason"] else "")
-    if state["circuit_open_until"] > now:
-        return "circuit open"
+    if state["circuit_open_until"]:
+        return "circuit open" if state["circuit_open_until"] > now else "circuit half-open"
+    if state["paused_until"] > now:
+        return "paused (asked to wait)"
     return "failing" if state["consecutive_failures"] else "ok"
 
 

@@ -255,6 +255,7 @@ class Consumer(Generic[M]):
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._next_reclaim = 0.0
         self._log = log.bind(stream=stream, group=group, consumer=name)
+        metrics.prime_consumer(stream, group)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then give in-flight messages the grace period."""

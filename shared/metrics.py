@@ -1,11 +1,18 @@
 """Every Prometheus metric Vigil exports, defined once so names stay consistent.
 
 Names carry the ``vigil_`` prefix and their unit; labels are low-cardinality (no URLs or ids).
+A labelled counter exists at 0 for each of its known labels from the start (:func:`prime`):
+rules and dashboards that name ``outcome="dead_lettered"`` see a series before the first
+dead letter, and ``increase()`` counts that first one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import product
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -50,7 +57,14 @@ CONSUMER_PENDING = Gauge(
 )
 STREAM_LENGTH = Gauge("vigil_stream_length_messages", "Entries held in a stream.", ["stream"])
 
+# The labels each consumer's counters are created with (shared/bus.py primes them).
+BUS_OUTCOMES = ("acked", "failed", "dead_lettered", "trimmed")
+BUS_ERROR_KINDS = ("connection", "nogroup")
+BUS_DEAD_LETTER_REASONS = ("decode", "max_deliveries", "rejected")
+
 # Poller
+POLL_OUTCOMES = ("ok", "not_modified", "http_error", "network_error", "parse_error",
+                 "too_large", "timeout", "rate_limited")  # fmt: skip
 POLLS = Counter(
     "vigil_polls_total",
     "Source polls by outcome (ok, not_modified, http_error, network_error, parse_error, "
@@ -129,10 +143,13 @@ CLASSIFY_SCORE = Histogram(
 )
 
 # Notifier
+DELIVERY_OUTCOMES = ("delivered", "retry", "throttled", "paused", "circuit_open", "rate_limited",
+                     "folded", "dead_lettered", "disabled", "skipped_duplicate")  # fmt: skip
 DELIVERIES = Counter(
     "vigil_deliveries_total",
-    "Delivery attempts by channel and outcome (delivered, retry, failed, dead_lettered, "
-    "skipped_duplicate, disabled).",
+    "Delivery turns by channel and outcome: delivered, retry, throttled (the endpoint asked to "
+    "wait), paused, circuit_open, rate_limited (held back), folded (into one message), "
+    "dead_lettered, disabled, skipped_duplicate.",
     ["channel", "outcome"],
 )
 DELIVERY_SECONDS = Histogram(
@@ -150,6 +167,48 @@ END_TO_END_SECONDS = Histogram(
     ["channel"],
     buckets=E2E_BUCKETS,
 )
+NOTIFIER_DUE_JOBS = Gauge(
+    "vigil_notifier_due_jobs",
+    "Delivery jobs due now and not yet sent, per channel (the backlog autoscaling reads).",
+    ["channel"],
+)
 
 # Process
 READY = Gauge("vigil_ready", "1 when the component is ready to work, 0 otherwise.", ["component"])
+
+
+def prime(metric: MetricWrapperBase, *values: Iterable[str]) -> None:
+    """Create ``metric``'s child for every combination of the given label values."""
+    for labels in product(*values):
+        metric.labels(*labels)
+
+
+def prime_consumer(stream: str, group: str) -> None:
+    """Every counter of one stream consumer, at 0."""
+    prime(BUS_MESSAGES, [stream], [group], BUS_OUTCOMES)
+    prime(BUS_RECLAIMED, [stream], [group])
+    prime(BUS_HANDLE_SECONDS, [stream], [group])
+    prime(BUS_ERRORS, [stream], BUS_ERROR_KINDS)
+    prime(DEAD_LETTERS, [stream], BUS_DEAD_LETTER_REASONS)
+
+
+def prime_deliveries(channels: Iterable[str], stream: str, reasons: Iterable[str]) -> None:
+    """Every counter of the notifier, at 0 (``stream``: where its dead letters come from)."""
+    names = list(channels)
+    prime(DELIVERIES, names, DELIVERY_OUTCOMES)
+    prime(DELIVERY_RETRIES, names)
+    prime(DELIVERY_SECONDS, names)
+    prime(END_TO_END_SECONDS, names)
+    prime(NOTIFIER_DUE_JOBS, names)
+    prime(DEAD_LETTERS, [stream], reasons)
+
+
+# Counters whose labels are known before any process starts.
+prime(POLLS, POLL_OUTCOMES)
+prime(POLLER_RETRIES, [o for o in POLL_OUTCOMES if o not in ("ok", "not_modified")])
+prime(ARTICLES, ["new", "duplicate"])
+prime(POLLER_STORIES, ["new_story", "near_duplicate"])
+prime(POLLER_WEBSUB, ["subscribed", "subscribe_failed", "verified", "refused", "delivered",
+                      "bad_signature"])  # fmt: skip
+prime(POLLER_FULL_TEXT, ["extracted", "empty", "failed"])
+prime(CLASSIFICATIONS, ["flagged", "not_flagged"])

@@ -6,11 +6,15 @@ Invalid values fail at start-up with a message naming the field (:func:`load_set
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+from collections.abc import Iterator
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -20,7 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
 class ConfigError(Exception):
@@ -137,6 +141,9 @@ class NotifierSettings(BaseModel):
     """Delivery behaviour."""
 
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    chat_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="connect and read timeouts of one chat notification"
+    )
     retry_schedule_seconds: list[float] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 86400], min_length=1
     )
@@ -146,10 +153,30 @@ class NotifierSettings(BaseModel):
     poll_interval_seconds: float = Field(
         default=1.0, gt=0, description="how often due retries are looked for"
     )
-    circuit_failures: int = Field(
-        default=5, ge=1, description="consecutive failures that open a subscriber's circuit"
+    # The endpoint policy (services/notifier/policy.py, docs/notifier.md).
+    circuit_window_seconds: float = Field(
+        default=600.0, gt=0, description="how far back the breaker looks at attempts"
     )
-    circuit_open_seconds: float = Field(default=300.0, gt=0)
+    circuit_min_attempts: int = Field(
+        default=10, ge=1, description="attempts in the window before the breaker may open"
+    )
+    circuit_failure_ratio: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="share of failed attempts that opens it"
+    )
+    circuit_min_failing_periods: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="tenths of the window with a failure (one burst never opens the breaker)",
+    )
+    circuit_open_seconds: float = Field(
+        default=300.0, gt=0, description="how long an open circuit waits before a probe"
+    )
+    circuit_disable_after_seconds: float = Field(
+        default=5 * 86_400.0,
+        gt=0,
+        description="an endpoint whose every probe failed for this long is disabled",
+    )
     lease_margin_seconds: float = Field(
         default=15.0, gt=0, description="a claimed job returns if unsettled this long after a send"
     )
@@ -213,3 +240,50 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(f"invalid configuration: {describe_validation_error(error)}") from error
+    except SettingsError as error:
+        # pydantic-settings names only the top-level field ("notifier"): find the variable.
+        raise ConfigError(f"invalid configuration: {_unparsable_variable(error)}") from error
+
+
+def _unparsable_variable(error: SettingsError) -> str:
+    """``VIGIL_X__Y: not valid JSON (...)`` for the variable a JSON-valued setting failed on."""
+    for name, value in _variables():
+        path = name.removeprefix("VIGIL_").lower().split("__")
+        if _takes_json(path):
+            try:
+                json.loads(value)
+            except ValueError as bad:
+                return f"{name}: not valid JSON ({bad})"
+    return str(error)
+
+
+def _variables() -> Iterator[tuple[str, str]]:
+    """``VIGIL_*`` variables from the environment, then from ``.env`` (the environment wins)."""
+    seen = set()
+    for name, value in os.environ.items():
+        if name.upper().startswith("VIGIL_"):
+            seen.add(name.upper())
+            yield name.upper(), value
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    if env_file.is_file():
+        for name, stored in dotenv_values(env_file).items():
+            if name.upper().startswith("VIGIL_") and name.upper() not in seen and stored:
+                yield name.upper(), stored
+
+
+def _takes_json(path: list[str]) -> bool:
+    """Whether the setting at ``path`` (e.g. ``["notifier", "retry_schedule_seconds"]``) is a
+    list, a mapping or a nested model, which pydantic-settings parses as JSON."""
+    model: Any = Settings
+    annotation: Any = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        annotation = fields[part].annotation
+        model = annotation
+    candidates = [annotation, *get_args(annotation)]
+    return any(
+        get_origin(c) in (list, dict) or (isinstance(c, type) and issubclass(c, BaseModel))
+        for c in candidates
+    )

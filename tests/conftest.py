@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
 from shared.settings import Settings
-from tests.helpers import local_server
-from tests.notifier_support import Receiver
+from tests.helpers import posting_to
+from tests.notifier_support import ChatEndpoint, Receiver
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +54,15 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     hook = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", hook.handle)
-    async with local_server(app) as base:
-        hook.url = f"{base}/hook"
+    async with posting_to(hook.handle) as url:
+        hook.url = url
         yield hook
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[ChatEndpoint]:
+    """A chat endpoint on loopback; its ``url`` is the Apprise ``json://`` URL."""
+    chat = ChatEndpoint()
+    async with posting_to(chat.handle) as url:
+        chat.url = url.replace("http://", "json://")
+        yield chat

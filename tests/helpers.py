@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar, overload
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
 
 T = TypeVar("T")
@@ -66,6 +67,15 @@ async def local_server(app: web.Application, host: str = "127.0.0.1") -> AsyncIt
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def posting_to(handler: Handler, path: str = "/hook") -> AsyncIterator[str]:
+    """Serve one POST ``handler`` at ``path`` on loopback; yields its URL."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    async with local_server(app) as base:
+        yield f"{base}{path}"
 
 
 class Runnable(Protocol):

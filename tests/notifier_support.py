@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +43,14 @@ class Reply:
 
 @dataclass
 class Receiver:
-    """Records every request, verifies its signature, answers from a script (then 200)."""
+    """Records every request, verifies its signature, answers from a script (then 200);
+    ``first_reply``, if set, answers the first request of each message (by ``webhook-id``);
+    ``answer``, if set, answers (the endpoint's state changing with time)."""
 
     url: str = ""
     script: list[Reply] = field(default_factory=list)
+    first_reply: Reply | None = None
+    answer: Callable[[], Reply] | None = None
     requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
     secret: str = SECRET
 
@@ -54,8 +58,14 @@ class Receiver:
         body = await request.read()
         headers = dict(request.headers)
         payload = Webhook(self.secret).verify(body, headers)
+        first = headers["webhook-id"] not in self.ids
         self.requests.append((headers, payload))
-        reply = self.script.pop(0) if self.script else Reply()
+        if self.answer is not None:
+            reply = self.answer()
+        elif first and self.first_reply is not None:
+            reply = self.first_reply
+        else:
+            reply = self.script.pop(0) if self.script else Reply()
         if reply.delay:
             await asyncio.sleep(reply.delay)  # a slow endpoint, not synchronisation
         return web.Response(status=reply.status, headers=reply.headers)
@@ -63,6 +73,19 @@ class Receiver:
     @property
     def ids(self) -> list[str]:
         return [headers["webhook-id"] for headers, _ in self.requests]
+
+
+@dataclass
+class ChatEndpoint:
+    """A chat service as Apprise's ``json://`` plugin reaches it: records each message."""
+
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=self.status)
 
 
 def webhook(receiver: Receiver, sub_id: str = "analyst", **extra: Any) -> Subscription:

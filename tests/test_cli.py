@@ -81,6 +81,12 @@ def test_classify_reports_a_bad_line_and_keeps_going(tmp_path: Path) -> None:
         ({"VIGIL_HTTP__PORT": "eighty"}, "VIGIL_HTTP__PORT"),
         ({"VIGIL_REDIS_URL": "http://localhost"}, "VIGIL_REDIS_URL"),
         ({"VIGIL_LOG__LEVEL": "loud"}, "VIGIL_LOG__LEVEL"),
+        # JSON-valued settings: pydantic-settings fails before validation, naming no variable
+        (
+            {"VIGIL_NOTIFIER__RETRY_SCHEDULE_SECONDS": "notjson"},
+            "VIGIL_NOTIFIER__RETRY_SCHEDULE_SECONDS: not valid JSON",
+        ),
+        ({"VIGIL_BUS": '{"concurrency": '}, "VIGIL_BUS: not valid JSON"),
         ({"VIGIL_SOURCES_FILE": "/nonexistent/sources.yaml"}, "/nonexistent/sources.yaml"),
         (
             {"VIGIL_SMTP__HOST": "mail.example", "VIGIL_SMTP__PASSWORD": "hunter2-pw"},

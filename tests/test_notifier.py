@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
-from contextlib import suppress
 from functools import partial
 from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from services.notifier.jobs import DUE, JOBS
+from services.notifier.channels.registry import lease_seconds
+from services.notifier.jobs import JOBS, DeliveryJob, due_key, job_id
 from services.notifier.service import NotifierService
-from services.notifier.store import DeliveryState, SubscriptionStore
+from services.notifier.state import DeliveryState
+from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
+from services.notifier.store import VERSION as SUBSCRIPTIONS_VERSION
 from services.notifier.subscriptions import load_subscriptions
-from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_target
+from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_host
 from shared.bus import StreamBus
 from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, DEAD
@@ -36,6 +42,8 @@ from tests.notifier_support import (
     running,
     webhook,
 )
+
+DUE = due_key("webhook")
 
 
 async def test_alert_arrives_signed_with_the_contract_body(
@@ -66,8 +74,7 @@ async def test_failures_are_retried_on_schedule_with_the_same_id(
     async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
         await publish(redis, make_alert("a1"))
         await wait_for(lambda: len(receiver.requests) == 1, message="first attempt")
-        await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="retry scheduled")
-        assert await redis.zscore(DUE, receiver.ids[0]) == T0 + 5
+        await wait_for(lambda: _due_at(redis, receiver.ids[0], T0 + 5), message="retry in 5 s")
         await advance(clock, service, 4)
         await advance(clock, service, 1)
         await wait_for(lambda: len(receiver.requests) == 2, message="second attempt")
@@ -131,12 +138,13 @@ async def test_exhausted_retries_go_to_dead_letters_and_replay_keeps_the_id(
 ) -> None:
     receiver.script = [Reply(500)] * 4
     clock = FakeClock()
-    async with running(fast(settings, circuit_failures=100), redis, [webhook(receiver)],
-                       clock) as service:  # fmt: skip
+    async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
         await publish(redis, make_alert("a1"))
         for attempt, wait in enumerate([5, 300, 1800], start=1):
             await wait_for(partial(_has_requests, receiver, attempt), message=f"try {attempt}")
-            await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="rescheduled")
+            due = clock.now + wait  # the schedule, without jitter in these settings
+            await wait_for(lambda d=due: _due_at(redis, receiver.ids[0], d),  # type: ignore[misc]
+                           message="rescheduled")  # fmt: skip
             await advance(clock, service, wait)
         await wait_for(lambda: dead_letters(redis), message="dead letter")
         [(dead_id, letter)] = await StreamBus(redis).dead_letters()
@@ -165,9 +173,7 @@ async def test_a_slow_endpoint_times_out_and_is_retried(
         state = await wait_for(failure_recorded, message="timeout recorded")
         assert state.last_error == "timeout"
         assert state.consecutive_failures == 1
-        due = await redis.zscore(DUE, receiver.ids[0])
-        assert due is not None
-        assert due >= clock.now + settings.notifier.retry_schedule_seconds[0] * 0.5
+        await wait_for(lambda: _due_at(redis, receiver.ids[0], T0 + 5), message="retry in 5 s")
 
 
 async def test_one_alert_per_subscriber_per_story(
@@ -202,29 +208,134 @@ async def test_secret_rotation_signs_with_every_active_secret(
     assert len(headers["webhook-signature"].split(" ")) == 2
 
 
-async def test_circuit_breaker_stops_attempts_while_open(
+async def test_a_burst_failing_only_first_attempts_is_delivered_promptly(
     settings: Settings, redis: Redis, receiver: Receiver
 ) -> None:
-    receiver.script = [Reply(500), Reply(500)]
+    """Issue 13: 500 to the first attempt of each message, then 200; six alerts at once. The
+    old breaker opened on five first-attempt failures and held them all for 300 s."""
+    receiver.first_reply = Reply(500)
     clock = FakeClock()
-    config = fast(settings, circuit_failures=2, circuit_open_seconds=1000)
-    async with running(config, redis, [webhook(receiver)], clock) as service:
+    config = settings.notifier
+    first_retry = (config.retry_schedule_seconds[0] * (1 - config.retry_jitter),
+                   config.retry_schedule_seconds[0] * (1 + config.retry_jitter))  # fmt: skip
+    async with running(settings, redis, [webhook(receiver)], clock) as service:
+        await publish(redis, *(make_alert(f"b{n}", story_id=f"s{n}") for n in range(6)))
+        await wait_for(lambda: _scheduled(redis, 6, T0 + first_retry[0], T0 + first_retry[1]),
+                       message="six retries scheduled")  # fmt: skip
+        await advance(clock, service, first_retry[1])
+        state = await wait_for(lambda: _delivered(service, 6), message="all six delivered")
+        assert await redis.hlen(JOBS) == 0
+    assert len(receiver.requests) == 12
+    assert len(set(receiver.ids)) == 6, "each retry keeps its webhook-id"
+    assert state.circuit_open_until == 0
+    assert state.delivered == 6
+
+
+async def test_retry_after_on_429_pauses_the_endpoint_and_never_opens_the_circuit(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """Issue 13: 429 with Retry-After: 15 is backpressure: the endpoint waits 15 s, then gets
+    everything; no failure is counted and the circuit never opens."""
+    clock = FakeClock()
+    receiver.answer = lambda: Reply(429, {"Retry-After": "15"}) if clock.now < T0 + 15 else Reply()
+    async with running(settings, redis, [webhook(receiver)], clock) as service:
+        await publish(redis, *(make_alert(f"b{n}", story_id=f"s{n}") for n in range(6)))
+        await wait_for(lambda: _scheduled(redis, 6, T0 + 15), message="six held for 15 s")
+        state = await service.store.state("analyst")
+        assert state.paused_until == T0 + 15
+        await publish(redis, make_alert("late", story_id="late"))  # held too, never tried
+        await wait_for(lambda: _scheduled(redis, 7, T0 + 15), message="the 7th held")
+        # Jobs claimed with the first one were answered 429 too; the rest waited untried.
+        throttled = len(receiver.requests)
+        assert 1 <= throttled <= 6
+        assert len(set(receiver.ids)) == throttled, "nothing is tried twice during the pause"
+        await advance(clock, service, 15)
+        state = await wait_for(lambda: _delivered(service, 7), message="all after 15 s")
+        assert await redis.hlen(JOBS) == 0
+    assert len(receiver.requests) == throttled + 7
+    assert (state.failed, state.delivered, state.circuit_open_until) == (0, 7, 0)
+
+
+async def test_the_circuit_opens_on_failures_spread_over_time_and_one_message_probes(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """Ten failed attempts in three minutes of the window open the circuit; a new job is held
+    without an attempt; when it half-opens one message probes, and its success closes it."""
+    receiver.script = [Reply(500)] * 10
+    clock = FakeClock(T0 - T0 % 600)
+    start = clock.now
+    config = settings.notifier
+    async with running(settings, redis, [webhook(receiver)], clock) as service:
+        await publish(redis, *(make_alert(f"a{n}", story_id=f"a{n}") for n in range(4)))
+        await wait_for(lambda: _scheduled(redis, 4, start + 4, start + 6), message="4 failed")
+        await advance(clock, service, 60)  # their retries fail in the next minute
+        await wait_for(lambda: _scheduled(redis, 4, start + 60 + 240, start + 60 + 360),
+                       message="4 failed again")  # fmt: skip
+        await advance(clock, service, 60)
+        assert await _closed_or_absent(service), "8 attempts in 2 minutes: still closed"
+        await publish(redis, *(make_alert(f"b{n}", story_id=f"b{n}") for n in range(2)))
+        state = await wait_for(lambda: _open_state(service), message="circuit open")
+        assert len(receiver.requests) == 10
+        assert state.circuit_open_until == start + 120 + config.circuit_open_seconds
+        await publish(redis, make_alert("held", story_id="held"))
+        held = job_id("analyst", "held")
+        await wait_for(lambda: _due_at(redis, held, state.circuit_open_until),
+                       message="a new job held until the circuit half-opens")  # fmt: skip
+        assert len(receiver.requests) == 10
+        # The endpoint has recovered; it takes its time over the probe, while the other jobs
+        # come due with it and find the circuit half-open.
+        receiver.script = [Reply(delay=1.0)]
+        await advance(clock, service, config.circuit_open_seconds)
+        await wait_for(lambda: _closed(service), message="the probe closed the circuit")
+        assert len(receiver.requests) == 11, "one message probes a half-open circuit"
+        await advance(clock, service, lease_seconds(settings, "webhook"))
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="the rest after the probe")
+    assert len(receiver.requests) == 17
+    assert len(set(receiver.ids)) == 7
+
+
+async def test_a_failed_probe_opens_the_circuit_again(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(500)]
+    clock = FakeClock()
+    store = SubscriptionStore(redis)
+    sub = webhook(receiver)
+    await store.put(sub)
+    await store.open_circuit(sub.id, T0 + 1, T0 - 3600)
+    async with running(settings, redis, [sub], clock) as service:
         await publish(redis, make_alert("a1"))
-        await wait_for(lambda: receiver.requests, message="first attempt")
-        await wait_for(lambda: redis.zscore(DUE, receiver.ids[0]), message="rescheduled")
-        await advance(clock, service, 5)
-        await wait_for(lambda: len(receiver.requests) == 2, message="second attempt")
-        await wait_for(lambda: _circuit_open(service), message="circuit open")
-        await publish(redis, make_alert("a2"))
-        await wait_for(lambda: _hlen_is(redis, JOBS, 2), message="second job queued")
-        await wait_for(lambda: _due_at_least(redis, T0 + 1000, 2), message="held by the circuit")
-        assert len(receiver.requests) == 2
-        await advance(clock, service, 1000)
-        await wait_for(lambda: len(receiver.requests) == 4, message="both after the circuit")
+        await wait_for(lambda: _scheduled(redis, 1, T0 + 1), message="held")
+        await advance(clock, service, 1)
+        await wait_for(lambda: receiver.requests, message="the probe")
+        reopened = await wait_for(lambda: _open_state(service, after=T0 + 1), message="reopened")
+    assert reopened.circuit_open_until == T0 + 1 + settings.notifier.circuit_open_seconds
+    assert reopened.circuit_opened_at == T0 - 3600, "the failing run goes on"
+    assert len(receiver.requests) == 1
 
 
-async def _circuit_open(service: NotifierService) -> bool:
-    return (await service.store.state("analyst")).circuit_open_until > 0
+async def _delivered(service: NotifierService, count: int) -> DeliveryState | None:
+    state = await service.store.state("analyst")
+    return state if state.delivered == count else None
+
+
+async def _open_state(service: NotifierService, after: float = 0.0) -> DeliveryState | None:
+    state = await service.store.state("analyst")
+    return state if state.circuit_open_until > after else None
+
+
+async def _closed(service: NotifierService) -> bool:
+    state = await service.store.state("analyst")
+    return state.circuit_open_until == 0 and state.delivered == 1
+
+
+async def _closed_or_absent(service: NotifierService) -> bool:
+    return (await service.store.state("analyst")).circuit_open_until == 0
+
+
+async def _scheduled(redis: Redis, count: int, low: float, high: float | None = None) -> bool:
+    """Whether exactly ``count`` jobs are due between ``low`` and ``high`` (or at ``low``)."""
+    return int(await redis.zcount(DUE, low, low if high is None else high)) == count
 
 
 async def _due_at_least(redis: Redis, when: float, count: int) -> bool:
@@ -278,15 +389,15 @@ async def test_private_targets_are_refused_when_not_allowed(
     assert receiver.requests == []
 
 
-PRIVATE_URLS = ["http://127.0.0.1/x", "http://10.1.2.3/", "http://[::1]/",
-                "http://169.254.169.254/latest", "http://localhost:8080/"]  # fmt: skip
+PRIVATE_HOSTS = ["127.0.0.1", "10.1.2.3", "[::1]", "169.254.169.254", "localhost",
+                 "localhost.", "printer.local"]  # fmt: skip
 
 
-@pytest.mark.parametrize("url", PRIVATE_URLS)
-def test_check_target_refuses_private_literals(url: str) -> None:
+@pytest.mark.parametrize("host", PRIVATE_HOSTS)
+def test_check_host_refuses_private_literals_and_local_names(host: str) -> None:
     with pytest.raises(TargetRefusedError):
-        check_target(url, allow_private=False)
-    check_target(url, allow_private=True)
+        check_host(host, allow_private=False)
+    check_host(host, allow_private=True)
 
 
 async def test_public_only_resolver_refuses_names_of_private_addresses() -> None:
@@ -310,10 +421,12 @@ async def test_a_crash_between_send_and_settle_resends_the_same_id_only(
     await wait_for(crashed.is_ready, message="notifier ready")
     await publish(redis, make_alert("a1"))
     await wait_for(lambda: receiver.requests, message="the first send, in flight")
-    task.cancel()  # the process dies: no settle, the job stays leased
-    with suppress(asyncio.CancelledError):
-        await task
-    clock.now += crashed.lease_seconds + 1
+    # The process dies: its loop and its sends with it; nothing settles, the job stays leased.
+    dying = [task, *crashed.dispatcher.in_flight]
+    for doomed in dying:
+        doomed.cancel()
+    await asyncio.wait(dying)
+    clock.now += lease_seconds(config, "webhook") + 1
     async with running(config, redis, [webhook(receiver)], clock) as service:
         service.wake()
         await wait_for(partial(_has_requests, receiver, 2), message="the resend")
@@ -384,7 +497,7 @@ async def test_a_burst_beyond_the_rate_limit_and_the_concurrency_arrives_at_the_
                 lambda d=deferred, b=boundary: _due_at_least(redis, b, d),  # type: ignore[misc]
                 message=f"{deferred} deferred to the next minute",
             )
-            await wait_for(lambda: not service._in_flight, message="no send in flight")
+            await wait_for(lambda: not service.dispatcher.in_flight, message="no send in flight")
             assert len(receiver.requests) == delivered
             await advance(clock, service, 60)
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="every job finished")
@@ -411,3 +524,85 @@ async def test_stop_returns_within_the_grace_period_with_every_slot_busy(
     await asyncio.wait_for(task, timeout=settings.bus.shutdown_grace_seconds + 2)
     assert time.monotonic() - started < settings.bus.shutdown_grace_seconds
     assert await redis.hlen(JOBS) > 0  # the rest is still owed, durably
+
+
+async def test_due_jobs_are_counted_per_channel(settings: Settings, redis: Redis) -> None:
+    """vigil_notifier_due_jobs{channel}: what is due now, not what waits for later."""
+    service = NotifierService(settings, redis, clock=FakeClock())
+    for n, (channel, due) in enumerate([("webhook", T0), ("webhook", T0 - 5), ("webhook", T0 + 60),
+                                        ("email", T0), ("chat", T0 + 1)]):  # fmt: skip
+        job = DeliveryJob(id=f"msg_{n}", subscription_id="s", kind="test", channel=channel,
+                          created_at=T0)  # fmt: skip
+        await service.queue.put(job, due)
+    await service.dispatcher.update_gauges()
+    counts = {
+        channel: REGISTRY.get_sample_value("vigil_notifier_due_jobs", {"channel": channel})
+        for channel in ("webhook", "email", "chat", "console")
+    }
+    assert counts == {"webhook": 2, "email": 1, "chat": 0, "console": 0}
+
+
+PRIMED = [
+    ("vigil_deliveries_total", {"channel": "chat", "outcome": "dead_lettered"}),
+    ("vigil_deliveries_total", {"channel": "email", "outcome": "folded"}),
+    ("vigil_delivery_retries_total", {"channel": "webhook"}),
+    ("vigil_dead_letters_total", {"stream": "vigil:deliveries", "reason": "max_attempts"}),
+    ("vigil_dead_letters_total", {"stream": "vigil:alerts", "reason": "decode"}),
+    ("vigil_bus_reclaimed_total", {"stream": "vigil:alerts", "group": "notifier"}),
+    ("vigil_bus_errors_total", {"stream": "vigil:deliveries", "kind": "nogroup"}),
+    ("vigil_bus_messages_total", {"stream": "vigil:alerts", "group": "notifier",
+                                  "outcome": "dead_lettered"}),
+    ("vigil_notifier_due_jobs", {"channel": "console"}),
+    ("vigil_polls_total", {"outcome": "timeout"}),
+    ("vigil_poller_retries_total", {"outcome": "network_error"}),
+    ("vigil_classifications_total", {"verdict": "flagged"}),
+]  # fmt: skip
+
+_EXPOSITION = """
+import sys
+from prometheus_client import generate_latest
+from services.notifier.service import NotifierService
+from shared.connection import connect
+from shared.settings import Settings
+NotifierService(Settings(redis_url=sys.argv[1], _env_file=None), connect(sys.argv[1]))
+sys.stdout.write(generate_latest().decode())
+"""
+
+
+def test_labelled_counters_exist_at_zero_before_their_first_event(redis_url: str) -> None:
+    """Rules and dashboards that name a label (outcome="dead_lettered") see a series from
+    the start, in a fresh notifier process that has done nothing yet."""
+    exposition = subprocess.run(
+        [sys.executable, "-c", _EXPOSITION, redis_url],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+    for name, labels in PRIMED:
+        key = (name, tuple(sorted(labels.items())))
+        assert samples.get(key) == 0.0, f"{name}{labels} missing or not 0"
+
+
+async def test_a_job_for_an_unknown_channel_is_dead_lettered_and_alerts_still_flow(
+    settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    """A stored subscription this version cannot use (here a channel it does not know) used
+    to crash every attempt, leaving its jobs to loop forever, and every alert's matching."""
+    pager = {"id": "pager", "channel": "pager", "url": "pager://on-call", "filters": {}}
+    await redis.hset(SUBSCRIPTIONS, "pager", orjson.dumps(pager))
+    await redis.incr(SUBSCRIPTIONS_VERSION)
+    stuck = DeliveryJob(id="msg_pager", subscription_id="pager", kind="alert", channel="pager",
+                        alerts=[make_alert("old")], created_at=T0)  # fmt: skip
+    clock = FakeClock()
+    async with running(fast(settings), redis, [webhook(receiver)], clock) as service:
+        await service.queue.put(stuck, T0)
+        service.wake()
+        [letter] = await wait_for(lambda: dead_letters(redis), message="the job dead-lettered")
+        await publish(redis, make_alert("a1"))
+        await wait_for(lambda: receiver.requests, message="alerts still delivered")
+        await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="nothing left")
+    assert letter.entry_id == "msg_pager"
+    assert letter.reason.startswith("unknown_channel: pager: channel: ")

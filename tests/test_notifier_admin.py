@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,3 +157,49 @@ async def test_secrets_never_reach_the_logs(
     assert TOKEN not in logs
     assert SECRET not in logs
     assert SECRET.removeprefix("whsec_") not in logs
+
+
+CHAT_URL = "slack://T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+
+async def test_chat_urls_are_write_only(admin: Admin) -> None:
+    """Shown masked; a PUT of what GET showed keeps the stored URL; a new one needs it whole."""
+    chat = {"id": "ops", "channel": "chat", "url": CHAT_URL}
+    status, created = await admin.call("PUT", "/subscriptions/ops", json=chat)
+    assert (status, created["url"]) == (201, "slack://**********")
+    _, listing = await admin.call("GET", "/subscriptions")
+    _, shown = await admin.call("GET", "/subscriptions/ops")
+    assert "XXXXXXXXXXXXXXXXXXXXXXXX" not in str(listing) + str(shown)
+
+    edited = {k: v for k, v in shown.items() if k != "state"} | {"description": "ops room"}
+    status, _ = await admin.call("PUT", "/subscriptions/ops", json=edited)
+    assert status == 200
+    status, _ = await admin.call("PATCH", "/subscriptions/ops", json={"url": shown["url"]})
+    assert status == 200
+    stored = await admin.service.store.get("ops")
+    assert stored is not None
+    assert (stored.url, stored.description) == (CHAT_URL, "ops room")
+
+    status, body = await admin.call("POST", "/subscriptions", json={**edited, "id": "new"})
+    assert status == 422
+    assert body["fields"][0]["field"] == "url"
+
+
+async def test_a_chat_url_to_a_private_host_gets_422(settings: Settings, redis: Redis) -> None:
+    strict = settings.model_copy(update={"allow_private_targets": False})
+    async with _served(strict, redis) as client:
+        for url in ("json://127.0.0.1:9/hook", "ntfy://10.0.0.1/alerts", "form://localhost"):
+            chat = {"id": "ops", "channel": "chat", "url": url}
+            status, body = await client.call("PUT", "/subscriptions/ops", json=chat)
+            assert status == 422, url
+            assert body["fields"] == [{"field": "url", "message": body["error"]}]
+        assert await client.service.store.get("ops") is None
+
+
+def test_the_admin_api_needs_only_a_small_interface_of_the_service() -> None:
+    """No import circle: the admin API is typed against a Protocol, not NotifierService."""
+    code = "import sys, services.notifier.admin; print('services.notifier.service' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "False"

@@ -5,42 +5,20 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import apprise
 import markdown
 import pytest
-from aiohttp import web
 from apprise.plugins.discord import NotifyDiscord
 
 from services.notifier.channels.chat import ChatChannel, validate_chat_url
 from services.notifier.jobs import DeliveryJob
 from services.notifier.subscriptions import Subscription
 from tests.factories import make_alert
-from tests.helpers import local_server
+from tests.notifier_support import ChatEndpoint
 
-
-@dataclass
-class ChatEndpoint:
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        return web.Response(status=self.status)
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[ChatEndpoint]:
-    chat = ChatEndpoint()
-    app = web.Application()
-    app.router.add_post("/hook", chat.handle)
-    async with local_server(app) as base:
-        chat.url = base.replace("http://", "json://") + "/hook"
-        yield chat
+# The endpoint is on loopback: private targets allowed, as VIGIL_ALLOW_PRIVATE_TARGETS does.
+LOOPBACK_CHAT = ChatChannel(timeout_seconds=5.0, allow_private=True)
 
 
 def chat_subscription(url: str) -> Subscription:
@@ -54,7 +32,7 @@ def _job() -> DeliveryJob:
 async def test_a_chat_message_carries_the_alert(endpoint: ChatEndpoint) -> None:
     subscription = chat_subscription(endpoint.url)
     alert = make_alert("a1")
-    result = await ChatChannel().send(subscription, _job(), [alert])
+    result = await LOOPBACK_CHAT.send(subscription, _job(), [alert])
     assert result.outcome == "delivered", result.detail
     [message] = endpoint.received
     assert message["title"] == "[Vigil] Turkey sends troops to Libya"
@@ -65,7 +43,7 @@ async def test_a_chat_message_carries_the_alert(endpoint: ChatEndpoint) -> None:
 async def test_a_failing_chat_endpoint_is_retried(endpoint: ChatEndpoint) -> None:
     endpoint.status = 500
     subscription = chat_subscription(endpoint.url)
-    result = await ChatChannel().send(subscription, _job(), [make_alert("a1")])
+    result = await LOOPBACK_CHAT.send(subscription, _job(), [make_alert("a1")])
     assert result.outcome == "retry"
     assert len(endpoint.received) == 1
 
@@ -105,7 +83,7 @@ async def test_feed_text_can_neither_ping_nor_inject_markdown(endpoint: ChatEndp
     alert = make_alert("a1", title=HOSTILE_TITLE, claimant="@here *the* ministry_")
     article = alert.article.model_copy(update={"url": "https://wire.example/a_(1)/@here"})
     alert = alert.model_copy(update={"article": article})
-    result = await ChatChannel().send(chat_subscription(endpoint.url), _job(), [alert])
+    result = await LOOPBACK_CHAT.send(chat_subscription(endpoint.url), _job(), [alert])
     assert result.outcome == "delivered", result.detail
     [message] = endpoint.received
     # Apprise's Discord plugin turns every "@word" or "<@id>" it finds into an allowed mention.

@@ -17,14 +17,17 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from services.notifier.channels.email import EmailChannel
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import JOBS, DeliveryJob, due_key
 from services.notifier.subscriptions import Subscription
 from shared.embedded_redis import free_port
 from shared.models import Alert
-from shared.settings import SmtpSettings
+from shared.settings import Settings, SmtpSettings
 from tests.factories import make_alert
+from tests.helpers import wait_for
+from tests.notifier_support import T0, FakeClock, advance, publish, running
 
 PASSWORD = "smtp-password-never-shown"
 
@@ -288,3 +291,64 @@ async def test_mail_goes_over_verified_tls(security: str, certificate: tuple[Pat
     finally:
         controller.stop()
     assert len(box.messages) == 1
+
+
+async def test_alerts_over_the_rate_limit_are_folded_into_one_message(
+    settings: Settings, redis: Redis, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Issue 13: 97 alerts at once to an email subscriber with the default limit (60 a minute):
+    60 mails in the first minute, then ONE mail "…and 27 more" with the other 37 at the next
+    minute, instead of a queue of single mails."""
+    box, port = mailbox
+    smtp = SmtpSettings.model_validate({"host": "127.0.0.1", "port": port, "from": "v@x.org"})
+    config = settings.model_copy(update={"smtp": smtp})
+    desk = Subscription.model_validate({"id": "desk", "channel": "email", "to": ["desk@x.org"]})
+    limit = desk.rate_limit
+    assert limit == 60, "the default limit of people's channels"
+    alerts = [
+        make_alert(f"r{n:03}", story_id=f"r{n:03}", title=f"Report {n:03}") for n in range(97)
+    ]
+    clock = FakeClock(T0 - T0 % 60 + 1)
+    async with running(config, redis, [desk], clock) as service:
+        await publish(redis, *alerts)
+        overflow = due_key("email")
+        next_minute = clock.now - clock.now % 60 + 60
+        await wait_for(lambda: len(box.messages) == limit, message="the minute's 60 mails")
+        await wait_for(lambda: _jobs_left(redis, 1), message="the rest folded into one job")
+        assert await redis.zscore(overflow, await _only_job(redis)) == next_minute
+        assert len(box.messages) == limit
+        await advance(clock, service, 60)
+        await wait_for(lambda: len(box.messages) == limit + 1, message="the folded mail")
+        await wait_for(lambda: _jobs_left(redis, 0), message="nothing left")
+    singles = {str(message["Subject"]).removeprefix("[Vigil] ") for message in box.messages[:-1]}
+    folded = box.messages[-1]
+    assert folded["Subject"] == "[Vigil] 37 alerts on Turkish military involvement abroad"
+    text, html = _parts(folded)
+    assert "…and 27 more" in text
+    assert "…and 27 more" in html
+    in_fold = {a.article.title for a in alerts if a.article.title in text}
+    assert len(singles) == limit
+    assert singles.isdisjoint(in_fold)
+    assert singles | in_fold == {a.article.title for a in alerts}, "every alert, once"
+
+
+async def _jobs_left(redis: Redis, count: int) -> bool:
+    return int(await redis.hlen(JOBS)) == count
+
+
+async def _only_job(redis: Redis) -> str:
+    [job_id] = await redis.hkeys(JOBS)
+    return str(job_id)
+
+
+async def test_a_javascript_article_link_never_reaches_the_email(
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    alert = make_alert("a1")
+    hostile = alert.article.model_copy(update={"url": "javascript:alert(document.cookie)"})
+    message = await delivered_one(mailbox, alert.model_copy(update={"article": hostile}))
+    text, html = _parts(message)
+    assert "javascript" not in html.lower()
+    assert "javascript" not in text.lower()
+    assert alert.article.title in html, "the alert is there, without a link"
+    assert "<a href=" in html, "the unsubscribe link is still a link"

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.notifier.subscriptions import Subscription
+from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
+from services.notifier.subscriptions import Subscription, keep_masked
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from shared.models import Alert, Article, Claim, Classification
-from shared.settings import describe_validation_error
-
-if TYPE_CHECKING:
-    from services.notifier.service import NotifierService
+from shared.settings import Settings, describe_validation_error
 
 log = structlog.get_logger(component="admin")
 
@@ -75,10 +73,24 @@ def test_alert(subscription_id: str, now: datetime) -> Alert:
     return Alert(alert_id=f"alert_test_{subscription_id}", article=article, classification=verdict)
 
 
-class AdminApi:
-    """Routes of the admin API over a running :class:`NotifierService`."""
+class Notifier(Protocol):
+    """What the admin API needs of a running notifier."""
 
-    def __init__(self, service: NotifierService) -> None:
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> SubscriptionStore: ...
+
+    async def send_test(self, subscription: Subscription, alert: Alert) -> str:
+        """Schedule a test event for ``subscription`` now; returns its job id."""
+        ...
+
+
+class AdminApi:
+    """Routes of the admin API over a running notifier."""
+
+    def __init__(self, service: Notifier) -> None:
         self.service = service
         self.store = service.store
         token = service.settings.admin_token
@@ -137,8 +149,19 @@ class AdminApi:
             ) from error
         return subscription
 
+    async def _stored(self, subscription_id: str) -> Subscription | None:
+        """The stored subscription; None also for one this version cannot read (a PUT
+        replaces it)."""
+        try:
+            return await self.store.get(subscription_id)
+        except UnreadableSubscriptionError:
+            return None
+
     async def _existing(self, request: web.Request) -> Subscription:
-        subscription = await self.store.get(request.match_info["id"])
+        try:
+            subscription = await self.store.get(request.match_info["id"])
+        except UnreadableSubscriptionError as error:
+            raise _error(409, f"{error}; replace it with PUT") from error
         if subscription is None:
             raise _error(404, f"no subscription {request.match_info['id']!r}")
         return subscription
@@ -158,7 +181,7 @@ class AdminApi:
 
     async def create(self, request: web.Request) -> web.Response:
         subscription = self._validate(await self._body(request))
-        if await self.store.get(subscription.id) is not None:
+        if await self._stored(subscription.id) is not None:
             raise _error(409, f"subscription {subscription.id!r} exists; use PUT to replace it")
         await self.store.put(subscription)
         log.info("admin.subscription_created", subscription=subscription.id)
@@ -167,7 +190,8 @@ class AdminApi:
     async def replace(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         body["id"] = request.match_info["id"]
-        subscription = self._validate(body)
+        # What GET showed (a masked chat URL or secret) can be sent back: it keeps the stored.
+        subscription = self._validate(keep_masked(body, await self._stored(body["id"])))
         created = await self.store.put(subscription)
         log.info("admin.subscription_saved", subscription=subscription.id, created=created)
         return _json(await self._view(subscription), status=201 if created else 200)
@@ -176,7 +200,7 @@ class AdminApi:
         current = await self._existing(request)
         changes = await self._body(request)
         changes.pop("id", None)
-        merged = {**orjson.loads(current.stored()), **changes}
+        merged = keep_masked({**orjson.loads(current.stored()), **changes}, current)
         subscription = self._validate(merged)
         await self.store.put(subscription)
         log.info("admin.subscription_updated", subscription=subscription.id, fields=sorted(changes))

@@ -14,9 +14,15 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from services.notifier.admin import test_alert
-from services.notifier.jobs import DeliveryJob, JobQueue, job_id
+from services.notifier.channels.registry import job_queue
+from services.notifier.intake import Intake
 from services.notifier.store import SubscriptionStore
-from services.notifier.subscriptions import Subscription, expand_environment, load_subscriptions
+from services.notifier.subscriptions import (
+    Subscription,
+    expand_environment,
+    keep_masked,
+    load_subscriptions,
+)
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.redis_cli import with_redis
 from shared.settings import ConfigError, describe_validation_error, load_settings
@@ -76,7 +82,7 @@ def show(subscription_id: str) -> None:
     click.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2))
 
 
-def _parse(document: str, where: str) -> list[Subscription]:
+def _parse(document: str, where: str, stored: dict[str, Subscription | None]) -> list[Subscription]:
     try:
         data = yaml.safe_load(document)
     except yaml.YAMLError as error:
@@ -92,8 +98,12 @@ def _parse(document: str, where: str) -> list[Subscription]:
     parsed = []
     settings = load_settings()
     for item in items:
+        # What `show` printed (a masked chat URL or secret) keeps what is stored.
+        data = (
+            keep_masked(item, stored.get(str(item.get("id")))) if isinstance(item, dict) else item
+        )
         try:
-            subscription = Subscription.model_validate(item)
+            subscription = Subscription.model_validate(data)
             check_subscription(subscription, allow_private=settings.allow_private_targets)
         except ValidationError as error:
             raise ConfigError(f"{where}: {describe_validation_error(error, prefix='')}") from error
@@ -106,14 +116,21 @@ def _parse(document: str, where: str) -> list[Subscription]:
 @subscriptions.command(name="apply")
 @click.argument("source", type=click.File("r"))
 def apply(source: Any) -> None:
-    """Create or replace subscriptions from a YAML or JSON document (FILE or -)."""
-    parsed = _parse(source.read(), source.name)
+    """Create or replace subscriptions from a YAML or JSON document (FILE or -).
 
-    async def run(redis: Redis) -> list[bool]:
+    A masked chat URL or secret, as ``show`` prints them, keeps the stored value.
+    """
+    document = source.read()
+
+    async def run(redis: Redis) -> list[tuple[Subscription, bool]]:
         store = SubscriptionStore(redis)
-        return [await store.put(subscription) for subscription in parsed]
+        stored: dict[str, Subscription | None] = {}
+        for subscription in await store.all():
+            stored[subscription.id] = subscription
+        parsed = _parse(document, source.name, stored)
+        return [(subscription, await store.put(subscription)) for subscription in parsed]
 
-    for subscription, created in zip(parsed, with_redis(run), strict=True):
+    for subscription, created in with_redis(run):
         click.echo(f"{'created' if created else 'replaced'} {subscription.id}")
 
 
@@ -176,19 +193,12 @@ def test(subscription_id: str) -> None:
     """Queue a test event for a subscriber; a running notifier sends it."""
 
     async def run(redis: Redis) -> str | None:
-        subscription = await SubscriptionStore(redis).get(subscription_id)
+        store = SubscriptionStore(redis)
+        subscription = await store.get(subscription_id)
         if subscription is None:
             return None
-        now = time.time()
-        job = DeliveryJob(
-            id=job_id(subscription_id, f"test:{now}"),
-            subscription_id=subscription_id,
-            kind="test",
-            alerts=[test_alert(subscription_id, datetime.now(UTC))],
-            created_at=now,
-        )
-        await JobQueue(redis, load_settings().notifier).put(job, now)
-        return job.id
+        intake = Intake(job_queue(redis, load_settings()), store, clock=time.time)
+        return await intake.send_test(subscription, test_alert(subscription_id, datetime.now(UTC)))
 
     queued = with_redis(run)
     if queued is None:

@@ -6,16 +6,21 @@ id is the ``webhook-id`` and never changes, across retries, restarts and dead-le
 Keys (all under ``vigil:notifier:``):
 
 - ``jobs``: hash, job id -> job JSON (attempts and history included);
-- ``due``: sorted set, job id -> the epoch second it is due; a claimed job is pushed a lease
-  ahead, so a replica that dies mid-send leaves the job to be retried when the lease ends;
+- ``due:{channel}``: sorted set per channel, job id -> the epoch second it is due; a claimed
+  job is pushed its channel's lease ahead, so a replica that dies mid-send leaves the job to
+  be retried when the lease ends. Counting the due jobs of a channel is one ``ZCOUNT`` (the
+  ``vigil_notifier_due_jobs`` gauge). ``due`` (no channel) holds jobs of a channel this
+  version does not know, and those of older versions: they are claimed too, and settled;
 - ``seen:{subscription}:{story}``: the idempotency key, one per subscriber and story;
-- ``digest:{subscription}:{window}``: alerts waiting for a digest window to close.
+- ``digest:{subscription}:{window}``: alerts waiting for a digest window to close;
+- ``overflow:{subscription}:{minute}``: alerts over a subscriber's rate limit, sent as one
+  message at the start of that minute.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -31,7 +36,7 @@ PREFIX = "vigil:notifier:"
 JOBS = PREFIX + "jobs"
 DUE = PREFIX + "due"
 
-JobKind = Literal["alert", "digest", "test"]
+JobKind = Literal["alert", "digest", "overflow", "test"]
 
 
 class Attempt(BaseModel):
@@ -52,6 +57,7 @@ class DeliveryJob(Message):
     id: str
     subscription_id: str
     kind: JobKind
+    channel: str | None = Field(default=None, description="the subscriber's, when scheduled")
     alerts: list[Alert] = Field(default_factory=list)
     digest_key: str | None = None
     story_id: str | None = None
@@ -71,11 +77,9 @@ def story_key(alert: Alert) -> str:
     return alert.article.story_id or alert.article.id
 
 
-def retry_delay(settings: NotifierSettings, attempts: int, retry_after: float | None) -> float:
-    """Seconds until the next attempt after ``attempts`` failures (Retry-After wins if later)."""
-    base = settings.retry_schedule_seconds[min(attempts, len(settings.retry_schedule_seconds)) - 1]
-    jittered = base * random.uniform(1 - settings.retry_jitter, 1 + settings.retry_jitter)  # noqa: S311
-    return max(jittered, retry_after or 0.0)
+def due_key(channel: str | None) -> str:
+    """The due-jobs sorted set of a channel (``due`` for a job whose channel is not known)."""
+    return f"{DUE}:{channel}" if channel else DUE
 
 
 _SCHEDULE_ONCE = """
@@ -87,12 +91,49 @@ end
 return 0
 """
 
+# KEYS: the due sets; ARGV: now, limit, the set to start from, then each set's lease. The
+# starting set rotates from call to call, so that no channel's backlog starves the others.
 _CLAIM_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[2], id)
+local now, limit, start = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local claimed = {}
+for i = 0, #KEYS - 1 do
+  if limit <= 0 then break end
+  local k = ((start + i) % #KEYS) + 1
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    redis.call('ZADD', KEYS[k], now + tonumber(ARGV[3 + k]), id)
+    table.insert(claimed, id)
+  end
+  limit = limit - #ids
 end
-return ids
+return claimed
+"""
+
+# Move a job's alerts into the first overflow message not yet claimed (its due score is still
+# the minute it was scheduled for), then forget the job. KEYS: jobs, the overflow's due set,
+# the two candidates' lists, then every due set; ARGV: job id, list TTL, then id, due time
+# and JSON of each candidate, then the alerts. Returns the candidate used, 0 if none was.
+_FOLD = """
+local function open(id, at)
+  if redis.call('HEXISTS', KEYS[1], id) == 0 then return true end
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  return score ~= false and tonumber(score) == tonumber(at)
+end
+local chosen = 0
+for c = 0, 1 do
+  if chosen == 0 and open(ARGV[3 + 3 * c], ARGV[4 + 3 * c]) then chosen = c + 1 end
+end
+if chosen == 0 then return 0 end
+local id, at, body = ARGV[3 * chosen], ARGV[1 + 3 * chosen], ARGV[2 + 3 * chosen]
+if redis.call('HSETNX', KEYS[1], id, body) == 1 then
+  redis.call('ZADD', KEYS[2], at, id)
+end
+local list = KEYS[2 + chosen]
+for i = 9, #ARGV do redis.call('RPUSH', list, ARGV[i]) end
+redis.call('EXPIRE', list, ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 5, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return chosen
 """
 
 _ADD_TO_DIGEST = """
@@ -108,14 +149,6 @@ return 0
 """
 
 
-def forget(pipe: Pipeline, job: DeliveryJob) -> None:
-    """Queue the commands that drop ``job`` (and its digest list) on a transaction."""
-    pipe.hdel(JOBS, job.id)
-    pipe.zrem(DUE, job.id)
-    if job.digest_key:
-        pipe.delete(job.digest_key)
-
-
 def _reading_order(alert: Alert) -> tuple[datetime, str]:
     """Digests list alerts oldest first, whatever order the notifier replicas saw them in."""
     article = alert.article
@@ -123,14 +156,33 @@ def _reading_order(alert: Alert) -> tuple[datetime, str]:
 
 
 class JobQueue:
-    """The durable delivery schedule shared by every notifier replica."""
+    """The durable delivery schedule shared by every notifier replica.
 
-    def __init__(self, redis: Redis, settings: NotifierSettings) -> None:
+    ``leases`` maps each channel the notifier knows to how long a claimed job of it stays
+    leased (see :func:`services.notifier.channels.registry.lease_seconds`).
+    """
+
+    def __init__(self, redis: Redis, settings: NotifierSettings, leases: dict[str, float]) -> None:
         self.redis = redis
         self.settings = settings
+        self.leases = leases
+        self.due_keys = [due_key(None), *(due_key(channel) for channel in leases)]
+        self._claims = 0
         self._schedule_once = redis.register_script(_SCHEDULE_ONCE)
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._add_to_digest = redis.register_script(_ADD_TO_DIGEST)
+        self._fold = redis.register_script(_FOLD)
+
+    def _due_key(self, job: DeliveryJob) -> str:
+        return due_key(job.channel if job.channel in self.leases else None)
+
+    def forget(self, pipe: Pipeline, job: DeliveryJob) -> None:
+        """Queue the commands that drop ``job`` (and its alert list) on a transaction."""
+        pipe.hdel(JOBS, job.id)
+        for key in self.due_keys:
+            pipe.zrem(key, job.id)
+        if job.digest_key:
+            pipe.delete(job.digest_key)
 
     @property
     def _seen_ttl(self) -> int:
@@ -142,7 +194,7 @@ class JobQueue:
     async def schedule_once(self, job: DeliveryJob, story: str, due: float) -> bool:
         """Schedule ``job`` unless this subscriber already has this story; atomic."""
         created = await self._schedule_once(
-            keys=[self._seen_key(job.subscription_id, story), JOBS, DUE],
+            keys=[self._seen_key(job.subscription_id, story), JOBS, self._due_key(job)],
             args=[job.id, job.model_dump_json(), due, self._seen_ttl],
         )
         return bool(created)
@@ -153,7 +205,12 @@ class JobQueue:
         """Queue ``alert`` for the digest closing at ``window_end``; schedule that digest once."""
         assert digest.digest_key is not None
         added = await self._add_to_digest(
-            keys=[self._seen_key(subscription_id, story_key(alert)), digest.digest_key, JOBS, DUE],
+            keys=[
+                self._seen_key(subscription_id, story_key(alert)),
+                digest.digest_key,
+                JOBS,
+                self._due_key(digest),
+            ],
             args=[
                 digest.id,
                 alert.model_dump_json(),
@@ -167,25 +224,58 @@ class JobQueue:
         return bool(added)
 
     async def put(self, job: DeliveryJob, due: float) -> None:
-        """Store ``job`` (new or updated) due at ``due``."""
+        """Store ``job`` (new or updated) due at ``due``, in its channel's due set only."""
+        key = self._due_key(job)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(JOBS, job.id, job.model_dump_json())
-            pipe.zadd(DUE, {job.id: due})
+            for other in self.due_keys:
+                if other != key:
+                    pipe.zrem(other, job.id)
+            pipe.zadd(key, {job.id: due})
             await pipe.execute()
 
-    async def claim_due(self, now: float, lease: float, limit: int) -> list[DeliveryJob]:
-        """Jobs due by ``now``, leased to this replica for ``lease`` seconds."""
-        ids = await self._claim_due(keys=[DUE], args=[now, lease, limit])
+    async def claim_due(self, now: float, limit: int) -> list[DeliveryJob]:
+        """Jobs due by ``now``, each leased to this replica for its channel's lease."""
+        self._claims += 1
+        longest = max(self.leases.values(), default=0.0)
+        leases = [longest, *self.leases.values()]
+        ids = await self._claim_due(
+            keys=self.due_keys, args=[now, limit, self._claims % len(self.due_keys), *leases]
+        )
         if not ids:
             return []
         raw = await self.redis.hmget(JOBS, ids)
         jobs = []
         for job_id_, body in zip(ids, raw, strict=True):
             if body is None:  # finished by another replica in the meantime
-                await self.redis.zrem(DUE, job_id_)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key in self.due_keys:
+                        pipe.zrem(key, job_id_)
+                    await pipe.execute()
                 continue
             jobs.append(DeliveryJob.model_validate_json(body))
         return jobs
+
+    async def fold(self, job: DeliveryJob, alerts: Sequence[Alert], minute: int) -> bool:
+        """Move ``alerts`` of ``job`` into the subscriber's overflow message of ``minute`` (or
+        of the next one, if that one is already being sent) and forget ``job``; atomic.
+        False if neither could take them."""
+        candidates = [overflow_job(job, m) for m in (minute, minute + 1)]
+        args: list[str | float | int] = [job.id, self._seen_ttl]
+        for candidate in candidates:
+            args += [candidate.id, candidate.created_at, candidate.model_dump_json()]
+        args += [alert.model_dump_json() for alert in alerts]
+        keys = [JOBS, self._due_key(job), *(c.digest_key or "" for c in candidates)]
+        chosen = await self._fold(keys=[*keys, *self.due_keys], args=args)
+        return bool(chosen)
+
+    async def due_counts(self, now: float) -> dict[str, int]:
+        """Jobs due by ``now`` per channel (the backlog an autoscaler reads)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel in self.leases:
+                pipe.zcount(due_key(channel), "-inf", now)
+            counts = await pipe.execute()
+        return {channel: int(count) for channel, count in zip(self.leases, counts, strict=True)}
 
     async def digest_alerts(self, job: DeliveryJob) -> list[Alert]:
         """The alerts a job carries; a digest's are collected until its first attempt."""
@@ -198,30 +288,40 @@ class JobQueue:
     async def finish(self, job: DeliveryJob) -> None:
         """Forget a job that was delivered."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            forget(pipe, job)
+            self.forget(pipe, job)
             await pipe.execute()
 
-    async def next_due(self) -> float | None:
-        """When the earliest job is due, if any."""
-        first = await self.redis.zrange(DUE, 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
 
-    async def counts(self) -> dict[str, int]:
-        """Jobs waiting per subscription (for ``vigil status``)."""
-        counts: dict[str, int] = {}
-        async for _, body in self.redis.hscan_iter(JOBS):
-            subscription = orjson.loads(body)["subscription_id"]
-            counts[subscription] = counts.get(subscription, 0) + 1
-        return counts
+async def waiting_jobs(redis: Redis) -> dict[str, int]:
+    """Jobs waiting per subscription (for ``vigil status``)."""
+    counts: dict[str, int] = {}
+    async for _, body in redis.hscan_iter(JOBS):
+        subscription = orjson.loads(body)["subscription_id"]
+        counts[subscription] = counts.get(subscription, 0) + 1
+    return counts
 
 
-def digest_job(subscription_id: str, window: int, created_at: float) -> DeliveryJob:
+def digest_job(subscription_id: str, channel: str, window: int, created_at: float) -> DeliveryJob:
     """The digest job of one subscriber's time window."""
     key = f"{PREFIX}digest:{subscription_id}:{window}"
     return DeliveryJob(
         id=job_id(subscription_id, f"digest:{window}"),
         subscription_id=subscription_id,
         kind="digest",
+        channel=channel,
         digest_key=key,
         created_at=created_at,
+    )
+
+
+def overflow_job(job: DeliveryJob, minute: int) -> DeliveryJob:
+    """The one message that carries a subscriber's alerts over the rate limit, sent at the
+    start of ``minute`` (epoch minutes)."""
+    return DeliveryJob(
+        id=job_id(job.subscription_id, f"overflow:{minute}"),
+        subscription_id=job.subscription_id,
+        kind="overflow",
+        channel=job.channel,
+        digest_key=f"{PREFIX}overflow:{job.subscription_id}:{minute}",
+        created_at=minute * 60.0,
     )

@@ -7,19 +7,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.notifier.jobs import DeliveryJob
+from services.notifier.render import safe_link
 from shared.models import Alert
 
-EVENT_TYPES = {"alert": "alert.created", "digest": "alert.digest", "test": "alert.test"}
+EVENT_TYPES = {
+    "alert": "alert.created",
+    "digest": "alert.digest",
+    "overflow": "alert.digest",
+    "test": "alert.test",
+}
 
 
 def alert_data(alert: Alert) -> dict[str, Any]:
-    """``{"alert_id", "article": {...}, "classification": {...}}`` for one alert."""
+    """``{"alert_id", "article": {...}, "classification": {...}}`` for one alert; an article
+    link that is not http(s) is sent as an empty string."""
     article = alert.article
     return {
         "alert_id": alert.alert_id,
         "article": {
             "id": article.id,
-            "url": article.url,
+            "url": safe_link(article.url) or "",
             "title": article.title,
             "source": article.source,
             "published_at": article.published_at.isoformat() if article.published_at else None,
@@ -34,7 +41,7 @@ def event_body(job: DeliveryJob, alerts: Sequence[Alert]) -> dict[str, Any]:
     An alert or test event carries one alert in ``data``; a digest carries ``data.alerts``.
     """
     timestamp = datetime.fromtimestamp(job.created_at, UTC).isoformat()
-    if job.kind == "digest":
+    if job.kind in ("digest", "overflow"):
         data: dict[str, Any] = {"alerts": [alert_data(alert) for alert in alerts]}
     else:
         data = alert_data(alerts[0])

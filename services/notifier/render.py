@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -16,6 +16,24 @@ from shared.models import Alert
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()<>!#|~])")
 # U+2060 WORD JOINER: invisible, but "@\u2060everyone" or "<\u2060!channel>" pings nobody.
 _NO_MENTION = "\u2060"
+# A message with many alerts shows this many in full, then "…and N more" with a line for
+# each of the next ones (up to LISTED), so that it stays readable whatever the burst.
+DETAILED = 10
+LISTED = 100
+
+
+def safe_link(url: str) -> str | None:
+    """``url`` if it is an http(s) link with a host, else None: a feed's ``javascript:`` or
+    ``data:`` link never reaches a message."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if any(c.isspace() or ord(c) < 32 for c in url.strip()):
+        return None
+    return url.strip()
 
 
 def no_mentions(text: str) -> str:
@@ -50,6 +68,7 @@ def environment() -> Environment:
     )
     env.filters["md"] = markdown_text
     env.filters["md_url"] = markdown_url
+    env.filters["link"] = safe_link
     env.filters["when"] = lambda at: at.strftime("%Y-%m-%d %H:%M UTC") if at else "time unknown"
     return env
 
@@ -58,7 +77,7 @@ def subject(job: DeliveryJob, alerts: Sequence[Alert]) -> str:
     """One line naming what the message carries (newlines in titles cannot break headers)."""
     if job.kind == "test":
         return "[Vigil] test alert: your subscription works"
-    if job.kind == "digest":
+    if job.kind in ("digest", "overflow"):
         count = f"{len(alerts)} alert" + ("" if len(alerts) == 1 else "s")
         return f"[Vigil] {count} on Turkish military involvement abroad"
     # str.split() also breaks on \x0b, \x1c-\x1e, \x85 and \u2028: nothing can end the line.
@@ -66,9 +85,20 @@ def subject(job: DeliveryJob, alerts: Sequence[Alert]) -> str:
 
 
 def render(template: str, job: DeliveryJob, alerts: Sequence[Alert], **extra: object) -> str:
-    """Render ``templates/<template>`` with the job, its alerts and ``extra``."""
+    """Render ``templates/<template>`` with the job, its alerts and ``extra``.
+
+    Templates get ``alerts`` (shown in full), ``listed`` (one line each) and ``unlisted``
+    (how many more are only counted).
+    """
     return (
         environment()
         .get_template(template)
-        .render(job=job, alerts=alerts, title=subject(job, alerts), **extra)
+        .render(
+            job=job,
+            alerts=alerts[:DETAILED],
+            listed=alerts[DETAILED : DETAILED + LISTED],
+            unlisted=max(0, len(alerts) - DETAILED - LISTED),
+            title=subject(job, alerts),
+            **extra,
+        )
     )

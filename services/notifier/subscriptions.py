@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
-from email.utils import parseaddr
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -23,16 +23,16 @@ from pydantic import (
     model_validator,
 )
 
+from services.notifier.channels.registry import CHANNELS, MESSAGES_PER_MINUTE_FOR_PEOPLE
 from shared.models import Alert, Stance, Theater
 from shared.settings import ConfigError, describe_validation_error
 
-Channel = Literal["webhook", "email", "console", "chat"]
 Mode = Literal["instant", "digest"]
 SUBSCRIPTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 T = TypeVar("T")
 _WHSEC = re.compile(r"^whsec_[A-Za-z0-9+/=]{16,}$")
-# Messages read by people (mail, chat) are limited unless the subscriber says otherwise.
-DEFAULT_MESSAGE_RATE_PER_MINUTE = 60
+MASK = "**********"
+_MASKED_URL = re.compile(r"^[A-Za-z0-9+.-]*://" + re.escape(MASK) + "$")
 
 
 class Filters(BaseModel):
@@ -81,11 +81,14 @@ class Subscription(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=SUBSCRIPTION_ID)
-    channel: Channel
+    channel: str = Field(json_schema_extra={"enum": list(CHANNELS)})
     url: str | None = Field(
-        default=None, description="webhook: http(s) URL; chat: an Apprise URL (slack://...)"
+        default=None,
+        description="webhook: http(s) URL; chat: an Apprise URL (slack://...), write-only",
     )
-    to: list[str] = Field(default_factory=list, description="email recipients")
+    to: list[str] = Field(
+        default_factory=list, description="email recipients, one address per entry"
+    )
     secret: SecretStr | None = Field(default=None, description="webhook signing secret, whsec_...")
     previous_secrets: list[SecretStr] = Field(
         default_factory=list, description="still signed with during a rotation"
@@ -98,7 +101,7 @@ class Subscription(BaseModel):
         ge=1,
         le=100_000,
         description="unset: webhooks and console are not limited; email and chat send at most "
-        f"{DEFAULT_MESSAGE_RATE_PER_MINUTE} a minute",
+        f"{MESSAGES_PER_MINUTE_FOR_PEOPLE} a minute, and fold the rest into one message",
     )
     enabled: bool = True
     description: str = ""
@@ -108,7 +111,14 @@ class Subscription(BaseModel):
         """Deliveries allowed per minute: the subscriber's own limit, else the channel's."""
         if self.rate_limit_per_minute is not None:
             return self.rate_limit_per_minute
-        return DEFAULT_MESSAGE_RATE_PER_MINUTE if self.channel in ("email", "chat") else None
+        return CHANNELS[self.channel].default_rate_limit
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in CHANNELS:
+            raise ValueError(f"unknown channel {value!r}: one of {', '.join(CHANNELS)}")
+        return value
 
     @field_validator("to", mode="before")
     @classmethod
@@ -118,10 +128,15 @@ class Subscription(BaseModel):
     @field_validator("to")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            _, parsed = parseaddr(address)
-            if "@" not in parsed or any(c in address for c in "\r\n"):
-                raise ValueError(f"not an email address: {address!r}")
+        for entry in value:
+            check_address(entry)
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _not_masked(cls, value: str | None) -> str | None:
+        if value is not None and _MASKED_URL.match(value):
+            raise ValueError("is the masked form shown by Vigil: give the real URL")
         return value
 
     @field_validator("secret", "previous_secrets")
@@ -134,17 +149,11 @@ class Subscription(BaseModel):
 
     @model_validator(mode="after")
     def _channel_needs(self) -> Subscription:
-        if self.channel == "webhook":
-            if not self.url or urlsplit(self.url).scheme not in ("http", "https"):
-                raise ValueError("url: a webhook needs an http(s) url")
-            if not urlsplit(self.url).hostname:
-                raise ValueError("url: has no host")
-            if self.secret is None:
-                raise ValueError("secret: a webhook needs a signing secret (whsec_...)")
-        elif self.channel == "email" and not self.to:
-            raise ValueError("to: an email subscription needs at least one recipient")
-        elif self.channel == "chat" and not self.url:
-            raise ValueError("url: a chat subscription needs an Apprise URL (e.g. slack://...)")
+        spec = CHANNELS[self.channel]
+        for field, message in spec.required.items():
+            if not getattr(self, field):
+                raise ValueError(f"{field}: {message}")
+        spec.check(self)
         return self
 
     @field_serializer("secret", "previous_secrets", when_used="json")
@@ -168,8 +177,57 @@ class Subscription(BaseModel):
         return self.model_dump_json(context={"reveal": True})
 
     def public(self) -> dict[str, Any]:
-        """A view safe to print or return from the API: secrets masked."""
-        return self.model_dump(mode="json")
+        """A view safe to print or return from the API: secrets and chat URLs masked."""
+        view = self.model_dump(mode="json")
+        if self.channel == "chat" and self.url:
+            view["url"] = masked_url(self.url)
+        return view
+
+
+def masked_url(url: str) -> str:
+    """How a write-only URL is shown: its scheme only (``slack://**********``)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return f"{scheme}://{MASK}"
+
+
+def keep_masked(data: dict[str, Any], stored: Subscription | None) -> dict[str, Any]:
+    """``data`` with the masked values Vigil showed (a chat URL, secrets) replaced by the stored
+    ones, so that what ``show`` printed can be sent back as it is."""
+    if stored is None:
+        return data
+    kept = dict(data)
+    if isinstance(kept.get("url"), str) and _MASKED_URL.match(kept["url"]):
+        kept["url"] = stored.url
+    if kept.get("secret") == MASK and stored.secret is not None:
+        kept["secret"] = stored.secret.get_secret_value()
+    previous = kept.get("previous_secrets")
+    if (
+        isinstance(previous, list)
+        and len(previous) == len(stored.previous_secrets) > 0
+        and all(item == MASK for item in previous)
+    ):
+        kept["previous_secrets"] = [s.get_secret_value() for s in stored.previous_secrets]
+    return kept
+
+
+# Characters no address may hold: controls (CR, LF, U+0085...), format characters and the
+# Unicode line and paragraph separators (U+2028, U+2029) that some mailers treat as newlines.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def check_address(entry: str) -> None:
+    """Raise ``ValueError`` unless ``entry`` is exactly one email address (a display name is
+    allowed: ``Desk <desk@example.org>``) with no control or separator character."""
+    bad = next((c for c in entry if unicodedata.category(c) in _FORBIDDEN_CATEGORIES), None)
+    if bad is not None:
+        raise ValueError(f"{entry!r} holds the control character U+{ord(bad):04X}")
+    addresses = getaddresses([entry])
+    if len(addresses) != 1:
+        raise ValueError(f"{entry!r} holds {len(addresses)} addresses: give one per entry")
+    _, address = addresses[0]
+    local, _, domain = address.rpartition("@")
+    if address.count("@") != 1 or not local or not domain or any(c.isspace() for c in address):
+        raise ValueError(f"not an email address: {entry!r}")
 
 
 class SubscriptionsFile(BaseModel):

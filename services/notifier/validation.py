@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.notifier.channels.chat import validate_chat_url
+from services.notifier.channels.registry import CHANNELS
 from services.notifier.subscriptions import Subscription
-from services.notifier.targets import TargetRefusedError, check_target
+from services.notifier.targets import TargetRefusedError, check_host
 
 
 class SubscriptionRefusedError(ValueError):
@@ -12,14 +12,12 @@ class SubscriptionRefusedError(ValueError):
 
 
 def check_subscription(subscription: Subscription, *, allow_private: bool) -> None:
-    """Refuse private webhook targets (unless allowed) and chat URLs Apprise cannot use."""
-    if subscription.channel == "webhook" and subscription.url:
-        try:
-            check_target(subscription.url, allow_private=allow_private)
-        except TargetRefusedError as error:
-            raise SubscriptionRefusedError(f"url: {error}") from error
-    if subscription.channel == "chat" and subscription.url:
-        try:
-            validate_chat_url(subscription.url)
-        except ValueError as error:
-            raise SubscriptionRefusedError(f"url: {error}") from error
+    """Refuse a target on a private address (every channel's, unless private targets are
+    allowed) and a chat URL whose destination cannot be checked."""
+    if allow_private:
+        return
+    try:
+        for host, _ in CHANNELS[subscription.channel].targets(subscription):
+            check_host(host, allow_private=False)
+    except TargetRefusedError as error:
+        raise SubscriptionRefusedError(f"url: {error}") from error

@@ -28,7 +28,7 @@ from services.poller.state import SourceState, StateStore
 from services.poller.stories import StoryIndex
 from services.poller.websub import WebSub
 from shared import metrics
-from shared.aio import sleep_or_stop
+from shared.aio import sleep_or_stop, wait_any
 from shared.bus import TRANSIENT_ERRORS, StreamBus
 from shared.models import utcnow
 from shared.settings import Settings
@@ -138,12 +138,7 @@ class PollerService:
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         """Sleep until ``seconds`` pass, ``stop`` is set or a poll finishes."""
         self._wake.clear()
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await wait_any(stop, self._wake, seconds=seconds)
 
     async def _drain(self) -> None:
         """Give in-flight polls the grace period, then abandon them and release their lease."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from services.notifier.jobs import DeliveryJob
-from services.notifier.subscriptions import Subscription
-from shared.models import Alert
+if TYPE_CHECKING:
+    from services.notifier.jobs import DeliveryJob
+    from services.notifier.subscriptions import Subscription
+    from shared.models import Alert
 
-Outcome = Literal["delivered", "retry", "gone", "rejected"]
+Outcome = Literal["delivered", "retry", "throttled", "gone", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class SendResult:
     """How one attempt went.
 
     ``retry``: a transient failure, try again later (after ``retry_after`` if given);
+    ``throttled``: the target asked us to wait ``retry_after`` seconds (429 or 503 with
+    ``Retry-After``): backpressure, not a failure;
     ``gone``: the target is gone for good (HTTP 410), disable the subscription;
     ``rejected``: a permanent failure of this message, dead-letter it now.
     """

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from services.notifier.channels.base import SendResult
-from services.notifier.jobs import DeliveryJob
-from services.notifier.subscriptions import Subscription
-from shared.models import Alert
+from services.notifier.render import safe_link
+
+if TYPE_CHECKING:
+    from services.notifier.jobs import DeliveryJob
+    from services.notifier.subscriptions import Subscription
+    from shared.models import Alert
 
 _RULE = "─" * 78
 
@@ -38,7 +41,9 @@ def render_alert(alert: Alert) -> str:
             lines.extend(
                 textwrap.wrap(f"“{sentence}”", 74, initial_indent="  • ", subsequent_indent="    ")
             )
-    lines.append(f"  {article.url}")
+    link = safe_link(article.url)
+    if link:
+        lines.append(f"  {link}")
     return "\n".join(lines)
 
 
@@ -53,9 +58,7 @@ class ConsoleChannel:
     async def send(
         self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
     ) -> SendResult:
-        header = (
-            f"[{subscription.id}] digest of {len(alerts)} alert(s)" if job.kind == "digest" else ""
-        )
+        header = f"[{subscription.id}] digest of {len(alerts)} alert(s)" if len(alerts) > 1 else ""
         blocks = ([header] if header else []) + [render_alert(alert) for alert in alerts]
         self.stream.write("\n".join(blocks) + "\n")
         self.stream.flush()

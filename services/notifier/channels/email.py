@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
 
 from services.notifier.channels.base import Outcome, SendResult
-from services.notifier.jobs import DeliveryJob
 from services.notifier.render import render, subject
-from services.notifier.subscriptions import Subscription
-from shared.models import Alert
 from shared.settings import SmtpSettings
+
+if TYPE_CHECKING:
+    from services.notifier.jobs import DeliveryJob
+    from services.notifier.subscriptions import Subscription
+    from shared.models import Alert
 
 _MAX_DETAIL = 300
 

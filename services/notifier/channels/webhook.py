@@ -6,17 +6,21 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 from standardwebhooks import Webhook
 
 from services.notifier.channels.base import SendResult
-from services.notifier.jobs import DeliveryJob
 from services.notifier.payload import event_body
-from services.notifier.subscriptions import Subscription
-from services.notifier.targets import TargetRefusedError, check_target, resolver_for
-from shared.models import Alert
+from services.notifier.targets import TargetRefusedError, check_host, resolver_for
+
+if TYPE_CHECKING:
+    from services.notifier.jobs import DeliveryJob
+    from services.notifier.subscriptions import Subscription
+    from shared.models import Alert
 
 USER_AGENT = "Vigil-Webhooks/1.0"
 _MAX_RETRY_AFTER_SECONDS = 86_400.0
@@ -43,12 +47,21 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return min(max((when - now).total_seconds(), 0.0), _MAX_RETRY_AFTER_SECONDS)
 
 
+def webhook_targets(url: str) -> list[tuple[str, int | None]]:
+    """The host a webhook URL connects to, for the private-address guard."""
+    parts = urlsplit(url)
+    return [(parts.hostname or "", parts.port)]
+
+
 def result_of_status(status: int, retry_after: float | None) -> SendResult:
-    """2xx is delivered, 410 disables the subscription, anything else is retried."""
+    """2xx is delivered, 410 disables the subscription, 429 or 503 with ``Retry-After`` asks
+    us to wait (backpressure), anything else is retried."""
     if 200 <= status < 300:
         return SendResult("delivered", str(status))
     if status == 410:
         return SendResult("gone", "410 Gone")
+    if status in (429, 503) and retry_after is not None:
+        return SendResult("throttled", f"HTTP {status}", retry_after)
     return SendResult("retry", f"HTTP {status}", retry_after)
 
 
@@ -82,7 +95,8 @@ class WebhookChannel:
     ) -> SendResult:
         assert subscription.url is not None
         try:
-            check_target(subscription.url, allow_private=self.allow_private)
+            for host, _ in webhook_targets(subscription.url):
+                check_host(host, allow_private=self.allow_private)
         except TargetRefusedError as error:
             return SendResult("rejected", f"target refused: {error}")
         now = datetime.now(UTC)  # signatures carry real time, whatever the scheduler's clock

@@ -1,0 +1,145 @@
+"""Alerts in, delivery jobs out: one durable job per matching subscriber and story.
+
+Each alert from ``vigil:alerts`` is matched against the enabled subscriptions; a job is
+scheduled per match atomically with the subscriber's idempotency key (a later copy of the same
+story is corroboration, not a new alert), or added to the subscriber's digest window. Replays
+from ``vigil dlq replay`` and test events come in here too. Nothing here sends anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from services.notifier.jobs import (
+    Attempt,
+    DeliveryJob,
+    JobQueue,
+    digest_job,
+    job_id,
+    story_key,
+)
+from services.notifier.store import SubscriptionStore
+from services.notifier.subscriptions import Subscription
+from shared import metrics
+from shared.aio import sleep_or_stop
+from shared.bus import TRANSIENT_ERRORS, Delivery
+from shared.models import Alert
+
+log = structlog.get_logger(component="notifier")
+
+Clock = Callable[[], float]
+
+
+def _nothing() -> None:
+    return None
+
+
+class Intake:
+    """Schedules jobs; ``wake`` tells the dispatcher that one is due now."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        store: SubscriptionStore,
+        *,
+        clock: Clock,
+        wake: Callable[[], None] = _nothing,
+    ) -> None:
+        self.queue = queue
+        self.store = store
+        self.clock = clock
+        self.wake = wake
+        self._subscriptions: list[Subscription] = []
+        self._version = -1
+
+    async def load_file_subscriptions(
+        self, subscriptions: Sequence[Subscription], stop: asyncio.Event
+    ) -> None:
+        """Store the subscriptions file's entries, retrying while Redis is away."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self.store.sync_file(list(subscriptions))
+            except TRANSIENT_ERRORS as error:
+                attempt += 1
+                log.warning("notifier.redis_error", error=str(error), attempt=attempt)
+                await sleep_or_stop(stop, min(5.0, 0.1 * 2**attempt))
+            else:
+                log.info("notifier.subscriptions_loaded", count=len(subscriptions))
+                return
+
+    async def subscriptions(self) -> list[Subscription]:
+        """The current subscriptions, re-read when another replica or the API changed them."""
+        version = await self.store.version()
+        if version != self._version:
+            self._subscriptions = await self.store.all()
+            self._version = version
+        return self._subscriptions
+
+    async def handle_alert(self, alert: Alert, _: Delivery) -> None:
+        """Schedule one job per matching subscriber; already-seen stories are corroboration."""
+        now = self.clock()
+        story = story_key(alert)
+        scheduled = 0
+        for subscription in await self.subscriptions():
+            if not subscription.enabled or not subscription.filters.matches(alert):
+                continue
+            if subscription.mode == "digest":
+                period = subscription.digest_minutes * 60
+                window = int(now // period)
+                digest = digest_job(subscription.id, subscription.channel, window, now)
+                created = await self.queue.add_to_digest(
+                    subscription.id, alert, (window + 1) * period, digest
+                )
+            else:
+                job = DeliveryJob(
+                    id=job_id(subscription.id, story),
+                    subscription_id=subscription.id,
+                    kind="alert",
+                    channel=subscription.channel,
+                    alerts=[alert],
+                    story_id=story,
+                    created_at=now,
+                )
+                created = await self.queue.schedule_once(job, story, now)
+            if created:
+                scheduled += 1
+            else:
+                metrics.DELIVERIES.labels(subscription.channel, "skipped_duplicate").inc()
+                log.info(
+                    "notifier.corroboration",
+                    subscription=subscription.id,
+                    story=story,
+                    alert_id=alert.alert_id,
+                    source=alert.article.source,
+                )
+        if scheduled:
+            self.wake()
+        log.debug("notifier.alert_scheduled", alert_id=alert.alert_id, jobs=scheduled)
+
+    async def handle_replay(self, job: DeliveryJob, _: Delivery) -> None:
+        """A dead-lettered job put back by ``vigil dlq replay``: same id, attempts from zero,
+        the replay noted in its history."""
+        now = self.clock()
+        history = [*job.history, Attempt(at=now, outcome="replayed")]
+        await self.queue.put(job.model_copy(update={"attempts": 0, "history": history}), now)
+        log.info("notifier.job_replayed", job_id=job.id, subscription=job.subscription_id)
+        self.wake()
+
+    async def send_test(self, subscription: Subscription, alert: Alert) -> str:
+        """Schedule a test event for one subscriber now; returns its job id."""
+        now = self.clock()
+        job = DeliveryJob(
+            id=job_id(subscription.id, f"test:{now}"),
+            subscription_id=subscription.id,
+            kind="test",
+            channel=subscription.channel,
+            alerts=[alert],
+            created_at=now,
+        )
+        await self.queue.put(job, now)
+        self.wake()
+        return job.id
