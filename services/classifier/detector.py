@@ -26,7 +26,7 @@ from shared.language import detect_language
 from shared.models import Claim, Classification, Stance, Theater
 
 # Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\s*\n\s*\n\s*")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\n\s*\n\s*")
 _INVERSION = re.compile(r"[,\"'”»]\s*$")  # "..., said X": the speaker follows the verb
 _SUBJECT_MARK = re.compile(r"\S{0,12},")  # "Bakanlık, ...", "MSB'nin, ..." (a suffix, then a comma)
 _NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": words close by
