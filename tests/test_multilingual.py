@@ -68,6 +68,8 @@ def lexicon_dir(tmp_path: Path) -> Path:
         ("أنقرة", "انقره"),  # Arabic hamza on alef, ta marbuta
         ("ترکیه", "تركيه"),  # Persian kaf and yeh
         ("TÜRKİYE'NİN", "turkiye'nin"),
+        ("قره\u200cباغ", "قره باغ"),  # Persian zero-width non-joiner
+        ("כטב״ם", 'כטב"ם'),  # Hebrew gershayim
     ],
 )
 def test_folding_unifies_the_ways_a_word_is_written(written: str, folded: str) -> None:
@@ -190,3 +192,31 @@ def test_where_fighters_come_from_is_not_a_theater(lexicon_dir: Path) -> None:
     assert result.flagged
     assert result.theaters == ["libya"]
     assert {c.theater for c in result.claims} == {"libya"}
+
+
+def test_according_to_names_the_speaker_after_it(lexicon_dir: Path) -> None:
+    (lexicon_dir / "xx.yaml").write_text(
+        "language: xx\nattribution: [بحسب]\n"
+        "claimants: {Armenian government: [الحكومه الارمني*]}\n",
+        encoding="utf-8",
+    )
+    detector = Detector(load_lexicon(lexicon_dir))
+    result = detector.classify(
+        "ar2",
+        "مرتزقة في ليبيا",
+        "وزارة الدفاع التركية أرسلت القوات التركية إلى طرابلس، بحسب الحكومة الأرمنية.",
+    )
+    assert [c.claimant for c in result.claims] == ["Armenian government"]
+
+
+def test_other_places_win_only_when_they_dominate(lexicon_dir: Path) -> None:
+    (lexicon_dir / "en.yaml").write_text(
+        "language: en\nturkey: [turkish]\nturkish_forces: [turkish troops]\n"
+        "theaters: {other: [lebanon, unifil], israel-gaza: [israel]}\n",
+        encoding="utf-8",
+    )
+    detector = Detector(load_lexicon(lexicon_dir))
+    lebanon = "Turkish troops serve with UNIFIL in Lebanon. UNIFIL patrols south Lebanon."
+    assert detector.classify("l", "Lebanon", lebanon + " Israel is near.").theaters == ["other"]
+    gaza = "Turkish troops in Israel? Turkish troops near Israel, not Lebanon."
+    assert detector.classify("g", "Israel", gaza).theaters == ["israel-gaza"]

@@ -46,6 +46,7 @@ _WEIGHT_MENTION_STRONG = 0.3
 _WEIGHT_ACTOR_WEAK = 0.22
 _DOMESTIC_FACTOR = 0.3
 _NEGATED_FACTOR = 0.3
+_OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
 _REACTION_FACTOR = 0.25
 _COVERED_BY_DOMESTIC = frozenset({"mentions", "actors", "forces", "place", "claimant"})
 _ARMS_TRADE_TITLE_FACTOR = 0.5
@@ -84,6 +85,7 @@ class _Sentence:
     cue_end: int = -1
     claimants: list[tuple[int, int, Claimant]] = field(default_factory=list)
     speech: list[tuple[int, int]] = field(default_factory=list)
+    attributions: set[int] = field(default_factory=set)  # speech that names its speaker after
     strength: float = 0.0
 
 
@@ -239,6 +241,9 @@ def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
         sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
     elif hit.kind == "speech":
         sentence.speech.append((hit.start, hit.end))
+    elif hit.kind == "attribution":
+        sentence.speech.append((hit.start, hit.end))
+        sentence.attributions.add(hit.start)
     elif hit.kind in ("denial", "threat") and negated:
         return  # "did not deny", "will not launch": no denial, no threat
     else:
@@ -326,8 +331,11 @@ def _speaker_of(
 ) -> Claimant | None:
     """The claimant who says what one speech verb introduces, if any."""
     after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
-    if after and _INVERSION.search(text, max(0, verb_start - 4), verb_start):
-        return after[0][2]
+    inverted = verb_start in sentence.attributions or _INVERSION.search(
+        text, max(0, verb_start - 4), verb_start
+    )
+    if after and inverted:
+        return after[0][2]  # "according to X", "..., said X"
     before = [c for c in sentence.claimants if c[1] <= verb_start]
     if before and subject_first:
         # The subject is marked off by a comma ("Bakanlık, ... açıkladı"); a claimant in a
@@ -384,7 +392,10 @@ def _theaters(sentences: list[_Sentence]) -> list[Theater]:
     if not counts:
         return ["other"]
     specific: dict[Theater, int] = {t: n for t, n in counts.items() if t != "other"}
-    specific = specific or dict(counts)
+    if not specific or counts["other"] > _OTHER_DOMINATES * max(specific.values()):
+        # "other" is a catch-all, so a specific place wins, unless named in passing next to
+        # an article about Lebanon or the Red Sea (Israel once, UNIFIL ten times).
+        specific = dict(counts)
     top = max(specific.values())
     return [t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top]
 

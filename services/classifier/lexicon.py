@@ -23,7 +23,7 @@ from shared.settings import describe_validation_error
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon")
 CORE_FILE = "core.yaml"
-_PATTERN_SHAPE = re.compile(r"^(?:[\w'.&-]+\??[\w'.&-]*\*?)(?: [\w'.&-]+\??[\w'.&-]*\*?)*$")
+_PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
 
 M = TypeVar("M", bound=BaseModel)
 Side = Literal["turkey", "host", "third", "media", "evidence"]
@@ -79,6 +79,7 @@ class LanguageFile(BaseModel):
     threat: Patterns = Field(default_factory=list)
     denial: Patterns = Field(default_factory=list)
     speech: Patterns = Field(default_factory=list)
+    attribution: Patterns = Field(default_factory=list)
     abroad: Patterns = Field(default_factory=list)
     domestic: Patterns = Field(default_factory=list)
     origin: Patterns = Field(default_factory=list)
@@ -91,7 +92,8 @@ class LanguageFile(BaseModel):
 
     _check = field_validator(
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
-        "off_topic", "threat", "denial", "speech", "abroad", "domestic", "turkish_reaction",
+        "off_topic", "threat", "denial", "speech", "attribution", "abroad", "domestic",
+        "turkish_reaction",
         "negation", "negation_after", "official_act", "origin",
     )(_check_patterns)  # fmt: skip
 
@@ -178,6 +180,7 @@ class Lexicon:
             "mentions": "turkey",
             "actors": "turkish_actors", "forces": "turkish_forces", "arms_trade": "arms_trade",
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
+            "attribution": "attribution",
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
             "official_act": "official_act",
         }  # fmt: skip

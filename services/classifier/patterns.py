@@ -91,6 +91,9 @@ def _fold_table() -> dict[int, str]:
     table.update({ord(c): "'" for c in "’‘`´ʼ"})
     table.update({ord(c): "-" for c in "‐‑‒–—"})
     table.update({ord(k): v for k, v in _ARABIC_VARIANTS.items()})
+    # Persian writes the zero-width non-joiner inside words ("قره‌باغ"): a space in patterns.
+    # Hebrew geresh and gershayim are its apostrophe and quote (צה״ל, כטב"ם).
+    table.update({0x200C: " ", ord("׳"): "'", ord("״"): '"'})
     return table
 
 
