@@ -196,8 +196,7 @@ def test_where_fighters_come_from_is_not_a_theater(lexicon_dir: Path) -> None:
 
 def test_according_to_names_the_speaker_after_it(lexicon_dir: Path) -> None:
     (lexicon_dir / "xx.yaml").write_text(
-        "language: xx\nattribution: [بحسب]\n"
-        "claimants: {Armenian government: [الحكومه الارمني*]}\n",
+        "language: xx\nattribution: [بحسب]\nclaimants: {Armenian government: [الحكومه الارمني*]}\n",
         encoding="utf-8",
     )
     detector = Detector(load_lexicon(lexicon_dir))
