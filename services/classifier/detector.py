@@ -47,6 +47,7 @@ _WEIGHT_ACTOR_WEAK = 0.22
 _DOMESTIC_FACTOR = 0.3
 _NEGATED_FACTOR = 0.3
 _OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
+_SECOND_THEATER = 0.75  # a second theater counts when named at least this share as often
 _REACTION_FACTOR = 0.25
 _COVERED_BY_DOMESTIC = frozenset({"mentions", "actors", "forces", "place", "claimant"})
 _ARMS_TRADE_TITLE_FACTOR = 0.5
@@ -86,6 +87,7 @@ class _Sentence:
     claimants: list[tuple[int, int, Claimant]] = field(default_factory=list)
     speech: list[tuple[int, int]] = field(default_factory=list)
     attributions: set[int] = field(default_factory=set)  # speech that names its speaker after
+    complementizers: list[int] = field(default_factory=list)  # "that", "che", "que", "dass"
     strength: float = 0.0
 
 
@@ -241,6 +243,8 @@ def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
         sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
     elif hit.kind == "speech":
         sentence.speech.append((hit.start, hit.end))
+    elif hit.kind == "complementizer":
+        sentence.complementizers.append(hit.start)
     elif hit.kind == "attribution":
         sentence.speech.append((hit.start, hit.end))
         sentence.attributions.add(hit.start)
@@ -331,9 +335,10 @@ def _speaker_of(
 ) -> Claimant | None:
     """The claimant who says what one speech verb introduces, if any."""
     after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
-    inverted = verb_start in sentence.attributions or _INVERSION.search(
-        text, max(0, verb_start - 4), verb_start
-    )
+    inverted = verb_start in sentence.attributions or (
+        _INVERSION.search(text, max(0, verb_start - 4), verb_start)
+        and not any(verb_end <= at <= verb_end + 2 for at in sentence.complementizers)
+    )  # "..., said X" but not "X, sostiene che ..." (the verb opens what X says)
     if after and inverted:
         return after[0][2]  # "according to X", "..., said X"
     before = [c for c in sentence.claimants if c[1] <= verb_start]
@@ -397,7 +402,9 @@ def _theaters(sentences: list[_Sentence]) -> list[Theater]:
         # an article about Lebanon or the Red Sea (Israel once, UNIFIL ten times).
         specific = dict(counts)
     top = max(specific.values())
-    return [t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top]
+    return [
+        t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top * _SECOND_THEATER
+    ]
 
 
 def _article_theaters(sentences: list[_Sentence], claims: list[Claim]) -> list[Theater]:

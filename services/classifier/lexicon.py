@@ -80,6 +80,7 @@ class LanguageFile(BaseModel):
     denial: Patterns = Field(default_factory=list)
     speech: Patterns = Field(default_factory=list)
     attribution: Patterns = Field(default_factory=list)
+    complementizer: Patterns = Field(default_factory=list)
     abroad: Patterns = Field(default_factory=list)
     domestic: Patterns = Field(default_factory=list)
     origin: Patterns = Field(default_factory=list)
@@ -92,8 +93,8 @@ class LanguageFile(BaseModel):
 
     _check = field_validator(
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
-        "off_topic", "threat", "denial", "speech", "attribution", "abroad", "domestic",
-        "turkish_reaction",
+        "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
+        "domestic", "turkish_reaction",
         "negation", "negation_after", "official_act", "origin",
     )(_check_patterns)  # fmt: skip
 
@@ -180,7 +181,7 @@ class Lexicon:
             "mentions": "turkey",
             "actors": "turkish_actors", "forces": "turkish_forces", "arms_trade": "arms_trade",
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
-            "attribution": "attribution",
+            "attribution": "attribution", "complementizer": "complementizer",
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
             "official_act": "official_act",
         }  # fmt: skip
