@@ -82,6 +82,32 @@ class StreamBus:
         metrics.BUS_PUBLISHED.labels(stream).inc()
         return str(entry_id)
 
+    async def publish_many(
+        self,
+        stream: str,
+        messages: Sequence[Message],
+        *,
+        also: Callable[[Pipeline], object] | None = None,
+    ) -> list[str]:
+        """Append messages in one round trip and one transaction: all are written or none.
+
+        ``also`` adds the caller's own commands to the transaction (the poller marks the
+        articles as seen with them), so those take effect exactly when the entries do.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for message in messages:
+                pipe.xadd(
+                    stream,
+                    encode(message),  # type: ignore[arg-type]
+                    maxlen=self.settings.stream_maxlen,
+                    approximate=True,
+                )
+            if also is not None:
+                also(pipe)
+            results = await pipe.execute()
+        metrics.BUS_PUBLISHED.labels(stream).inc(len(messages))
+        return [str(entry_id) for entry_id in results[: len(messages)]]
+
     async def ensure_group(self, stream: str, group: str) -> None:
         """Create ``group`` on ``stream`` (and the stream) unless it exists.
 

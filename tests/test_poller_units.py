@@ -12,7 +12,7 @@ from services.poller.articles import normalise_time
 from services.poller.canonical import article_id, canonical_url
 from services.poller.parse import ParseError, parse_document
 from services.poller.sources import DEFAULT_SOURCES_FILE, load_sources
-from services.poller.stories import StoryIndex
+from services.poller.stories import Assigned, StoryIndex, fingerprint
 from services.poller.text import html_to_text
 from shared.language import detect_language
 from shared.models import Article
@@ -200,9 +200,20 @@ async def test_syndicated_copies_share_a_story(redis: Redis) -> None:
     other = _article("a3", "https://paper.test/10", "Lira steadies as bank holds rates",
                      "The Turkish lira was little changed after the central bank kept its "
                      "policy rate unchanged on Thursday.")  # fmt: skip
-    assert await index.story_for(first) == "a1"
-    assert await index.story_for(copy) == "a1"
-    assert await index.story_for(other) == "a3"
+    # Within one batch, a copy joins the story of an earlier item of the same batch.
+    batch = await index.assign([(a.id, fingerprint(a)) for a in (first, copy, other)])
+    assert [a.story_id for a in batch] == ["a1", "a1", "a3"]
+    async with redis.pipeline(transaction=True) as pipe:
+        index.remember(pipe, batch[:1])
+        await pipe.execute()
+    # Across batches, through Redis: the remembered first article's story is found again.
+    later = _article("a4", "https://other.test/4", "Turkish drones strike PKK in Iraq",
+                     text + " (AP)")  # fmt: skip
+    (found,) = await index.assign([(later.id, fingerprint(later))])
+    assert found.story_id == "a1"
+    # Too little text for a fingerprint: the article is its own story.
+    (short,) = await index.assign([("a5", fingerprint(_article("a5", "u", "Short", "")))])
+    assert short == Assigned("a5", None)
 
 
 def test_feed_entity_bombs_and_external_entities_are_contained() -> None:

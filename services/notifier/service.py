@@ -320,9 +320,9 @@ class NotifierService:
             log.exception("notifier.channel_crashed", channel=subscription.channel)
             return SendResult("retry", f"{type(error).__name__}: {error}"[:300])
         finally:
-            metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(elapsed)
+            metrics.STAGE_SECONDS.labels("deliver").observe(elapsed)
 
     async def _settle(
         self, subscription: Subscription, job: DeliveryJob, alerts: list[Alert], result: SendResult

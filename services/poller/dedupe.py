@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 SEEN_KEY = "vigil:poller:seen"
 CLAIM_SECONDS = 120
@@ -43,14 +44,13 @@ class SeenStore:
             claimed = await pipe.execute()
         return [i for i, ok in zip(fresh, claimed, strict=True) if ok]
 
-    async def mark(self, ids: Sequence[str]) -> None:
-        """Remember ``ids`` as published; forget the expired and the oldest past the bound."""
+    def mark_on(self, pipe: Pipeline, ids: Sequence[str]) -> None:
+        """Queue the writes that remember ``ids`` as published on ``pipe`` (the transaction
+        of the articles' own XADDs); forget the expired and the oldest past the bound."""
         if not ids:
             return
         now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(SEEN_KEY, dict.fromkeys(ids, now))
-            pipe.delete(*(_claim_key(i) for i in ids))
-            pipe.zremrangebyscore(SEEN_KEY, "-inf", now - self.ttl_seconds)
-            pipe.zremrangebyrank(SEEN_KEY, 0, -self.max_entries - 1)
-            await pipe.execute()
+        pipe.zadd(SEEN_KEY, dict.fromkeys(ids, now))
+        pipe.delete(*(_claim_key(i) for i in ids))
+        pipe.zremrangebyscore(SEEN_KEY, "-inf", now - self.ttl_seconds)
+        pipe.zremrangebyrank(SEEN_KEY, 0, -self.max_entries - 1)

@@ -4,14 +4,21 @@ Each article gets a 64-bit SimHash of its title and lead. Fingerprints within
 ``MAX_DISTANCE`` bits of each other are one story; by the pigeonhole principle two such
 fingerprints agree on at least one of ``BANDS`` 8-bit bands, so candidates are found by
 looking up each band in Redis. Band buckets expire and are capped, so memory stays bounded.
+
+A feed's new articles are grouped in one round trip (:meth:`StoryIndex.assign`), and their
+fingerprints are written with the articles themselves (:meth:`StoryIndex.remember`), so a
+story is never remembered for an article that did not reach the stream.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from simhash import Simhash  # type: ignore[import-untyped]
 
 from shared.models import Article
@@ -41,6 +48,14 @@ def _key(band: int, value: int) -> str:
     return f"vigil:poller:story:{band}:{value:02x}"
 
 
+@dataclass(frozen=True)
+class Assigned:
+    """An article's story and the fingerprint that placed it there (None: too short)."""
+
+    story_id: str
+    fingerprint: int | None
+
+
 class StoryIndex:
     """Assigns story ids, remembering fingerprints for ``ttl_seconds``."""
 
@@ -48,28 +63,54 @@ class StoryIndex:
         self.redis = redis
         self.ttl = int(ttl_seconds)
 
-    async def story_for(self, article: Article) -> str:
-        """The story of a near-identical earlier article, else this article's own id."""
-        value = fingerprint(article)
-        if value is None:
-            return article.id
-        keys = [_key(band, part) for band, part in enumerate(_bands(value))]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zrange(key, 0, -1)
-            buckets: list[list[str]] = await pipe.execute()
-        best: tuple[int, str] | None = None
-        for member in (m for bucket in buckets for m in bucket):
-            other, story = member.split(":", 1)
-            distance = (int(other, 16) ^ value).bit_count()
-            if distance <= MAX_DISTANCE and (best is None or distance < best[0]):
-                best = (distance, story)
-        story_id = best[1] if best else article.id
+    async def assign(self, items: Sequence[tuple[str, int | None]]) -> list[Assigned]:
+        """The story of each (article id, fingerprint): a near-identical earlier article's,
+        one of an earlier item of ``items``, or the article's own id."""
+        keys = sorted({_key(b, p) for _, v in items if v is not None for b, p in _banded(v)})
+        buckets: dict[str, list[str]] = {}
+        if keys:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zrange(key, 0, -1)
+                buckets = dict(zip(keys, await pipe.execute(), strict=True))
+        assigned = []
+        for article_id, value in items:
+            if value is None:
+                assigned.append(Assigned(article_id, None))
+                continue
+            own = [_key(b, p) for b, p in _banded(value)]
+            story_id = _nearest(value, (m for key in own for m in buckets[key])) or article_id
+            for key in own:  # later items of the batch see this one
+                buckets[key].append(f"{value:016x}:{story_id}")
+            assigned.append(Assigned(story_id, value))
+        return assigned
+
+    def remember(self, pipe: Pipeline, assigned: Sequence[Assigned]) -> None:
+        """Queue the writes that remember ``assigned`` fingerprints on ``pipe``."""
         now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zadd(key, {f"{value:016x}:{story_id}": now})
-                pipe.zremrangebyrank(key, 0, -BUCKET_CAP - 1)
-                pipe.expire(key, self.ttl)
-            await pipe.execute()
-        return story_id
+        touched: set[str] = set()
+        for item in assigned:
+            if item.fingerprint is None:
+                continue
+            for band, part in _banded(item.fingerprint):
+                key = _key(band, part)
+                pipe.zadd(key, {f"{item.fingerprint:016x}:{item.story_id}": now})
+                touched.add(key)
+        for key in sorted(touched):
+            pipe.zremrangebyrank(key, 0, -BUCKET_CAP - 1)
+            pipe.expire(key, self.ttl)
+
+
+def _banded(value: int) -> list[tuple[int, int]]:
+    return list(enumerate(_bands(value)))
+
+
+def _nearest(value: int, members: Iterable[str]) -> str | None:
+    """The story of the closest fingerprint within ``MAX_DISTANCE`` bits, if any."""
+    best: tuple[int, str] | None = None
+    for member in members:
+        other, story = member.split(":", 1)
+        distance = (int(other, 16) ^ value).bit_count()
+        if distance <= MAX_DISTANCE and (best is None or distance < best[0]):
+            best = (distance, story)
+    return best[1] if best else None
