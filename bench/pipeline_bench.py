@@ -46,10 +46,12 @@ from xml.sax.saxutils import escape
 
 import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
+from shared.metrics import STAGES
 from shared.models import Alert, Article
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP, decode, encode
 
@@ -57,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "services" / "classifier" / "corpus"
 VIGIL = Path(sys.executable).parent / "vigil"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-FEED_WINDOW = 200  # items a feed shows, newest first
+FEED_WINDOW = 100  # items a feed shows, newest first
 SERVICES = ("classifier", "notifier", "poller")
 
 # General news that never mentions Turkey, by language.
@@ -358,6 +360,7 @@ async def run(args: argparse.Namespace, redis_url: str, folder: Path) -> None:
     hook_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
     processes: dict[str, asyncio.subprocess.Process] = {}
+    ports: dict[str, int] = {}
     try:
         rate = await ceiling(redis, args.ceiling)
         print(f"ceiling: {rate:,.0f} messages/s through one stream group (one process)")
@@ -366,7 +369,7 @@ async def run(args: argparse.Namespace, redis_url: str, folder: Path) -> None:
                **_write_config(folder, args.feeds, port, hook)}  # fmt: skip
         async with aiohttp.ClientSession() as http:
             for name in SERVICES:  # consumers first: the poller's first fetch starts the clock
-                http_port = free_port()
+                http_port = ports[name] = free_port()
                 with (folder / f"{name}.log").open("wb") as log:
                     processes[name] = await asyncio.create_subprocess_exec(
                         str(VIGIL),
@@ -386,8 +389,13 @@ async def run(args: argparse.Namespace, redis_url: str, folder: Path) -> None:
             first = min(a.article.fetched_at.timestamp() for a in articles.values())
             burst_rate = total / (done_at - first)
             print(f"burst: {total} articles on {args.feeds} feeds: {burst_rate:,.0f} articles/s "
-                  f"= {burst_rate / rate:.3f} of the ceiling")  # fmt: skip
+                  f"= {burst_rate / rate:.3f} of the ceiling; CPU s so far: "
+                  + ", ".join(f"{n} {_proc(p.pid)[1]:.1f}"
+                              for n, p in processes.items()))  # fmt: skip
             await until(lambda: stories_delivered(redis, receiver), 120, "burst deliveries")
+            print("  where the time went (sum of vigil_stage_duration_seconds per stage):")
+            for stage, (count, seconds) in (await _stages(http, ports)).items():
+                print(f"    {stage:<9} {count:>6.0f} observations {seconds:>8.2f} s")
             steady_from = time.time()
             async with http.post(f"http://127.0.0.1:{port}/steady") as response:
                 response.raise_for_status()
@@ -408,6 +416,24 @@ async def run(args: argparse.Namespace, redis_url: str, folder: Path) -> None:
         server.join()
         await runner.cleanup()
         await redis.aclose()
+
+
+async def _stages(
+    http: aiohttp.ClientSession, ports: dict[str, int]
+) -> dict[str, tuple[float, float]]:
+    """Count and sum of each stage's histogram, over every service's /metrics."""
+    totals: dict[str, list[float]] = {stage: [0.0, 0.0] for stage in STAGES}
+    for port in ports.values():
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+        for family in text_string_to_metric_families(text):
+            if family.name != "vigil_stage_duration_seconds":
+                continue
+            for sample in family.samples:
+                column = {"_count": 0, "_sum": 1}.get(sample.name.removeprefix(family.name))
+                if column is not None:
+                    totals[sample.labels["stage"]][column] += sample.value
+    return {stage: (count, seconds) for stage, (count, seconds) in totals.items()}
 
 
 async def _ready(http: aiohttp.ClientSession, port: int, name: str) -> None:
