@@ -22,13 +22,13 @@ from services.poller.fetch import Fetcher
 from services.poller.fulltext import with_full_text
 from services.poller.parse import Entry
 from services.poller.pool import ParsePool
-from services.poller.stories import StoryIndex, fingerprint
+from services.poller.stories import Assigned, StoryIndex, fingerprint, group
 from shared import metrics
 from shared.bus import StreamBus
 from shared.models import Article
 from shared.streams import ARTICLES
 
-BATCH = 256  # articles per transaction: a huge feed is written in bounded steps
+BATCH = 64  # articles per transaction: a huge feed is written in short steps
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,9 @@ class Publisher:
             articles = list(await asyncio.gather(*(with_full_text(fetcher, a) for a in articles)))
         prints = await self.pool.run(None, _fingerprints, articles)
         ids = [article.id for article in articles]
-        assigned = await self.stories.assign(list(zip(ids, prints, strict=True)))
-        stamped = [
-            article.model_copy(update={"story_id": story.story_id})
-            for article, story in zip(articles, assigned, strict=True)
-        ]
+        buckets = await self.stories.buckets(prints)
+        assigned = await self.pool.run(None, group, list(zip(ids, prints, strict=True)), buckets)
+        stamped = await self.pool.run(None, _stamp, articles, assigned)
 
         def effects(pipe: Pipeline) -> None:
             self.stories.remember(pipe, assigned)
@@ -134,3 +132,10 @@ def _identify(
 
 def _fingerprints(articles: list[Article]) -> list[int | None]:
     return [fingerprint(article) for article in articles]
+
+
+def _stamp(articles: list[Article], assigned: list[Assigned]) -> list[Article]:
+    return [
+        article.model_copy(update={"story_id": story.story_id})
+        for article, story in zip(articles, assigned, strict=True)
+    ]

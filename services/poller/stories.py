@@ -5,9 +5,10 @@ Each article gets a 64-bit SimHash of its title and lead. Fingerprints within
 fingerprints agree on at least one of ``BANDS`` 8-bit bands, so candidates are found by
 looking up each band in Redis. Band buckets expire and are capped, so memory stays bounded.
 
-A feed's new articles are grouped in one round trip (:meth:`StoryIndex.assign`), and their
-fingerprints are written with the articles themselves (:meth:`StoryIndex.remember`), so a
-story is never remembered for an article that did not reach the stream.
+A feed's new articles are looked up in one round trip (:meth:`StoryIndex.buckets`), grouped
+off the event loop (:func:`group`, pure), and their fingerprints written by one script in the
+transaction of the articles themselves (:meth:`StoryIndex.remember`), so a story is never
+remembered for an article that did not reach the stream.
 """
 
 from __future__ import annotations
@@ -56,49 +57,70 @@ class Assigned:
     fingerprint: int | None
 
 
+Buckets = dict[str, list[str]]
+
+# Remember fingerprints: KEYS are band buckets, ARGV[3 + i] the member for KEYS[i]. One
+# command for a whole batch instead of three per bucket.
+_REMEMBER = """
+local now, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local seen = {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3 + i])
+  seen[key] = true
+end
+for key in pairs(seen) do
+  redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
+
+
 class StoryIndex:
-    """Assigns story ids, remembering fingerprints for ``ttl_seconds``."""
+    """Finds candidate stories in Redis and remembers new fingerprints for ``ttl_seconds``."""
 
     def __init__(self, redis: Redis, *, ttl_seconds: float) -> None:
         self.redis = redis
         self.ttl = int(ttl_seconds)
 
-    async def assign(self, items: Sequence[tuple[str, int | None]]) -> list[Assigned]:
-        """The story of each (article id, fingerprint): a near-identical earlier article's,
-        one of an earlier item of ``items``, or the article's own id."""
-        keys = sorted({_key(b, p) for _, v in items if v is not None for b, p in _banded(v)})
-        buckets: dict[str, list[str]] = {}
-        if keys:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.zrange(key, 0, -1)
-                buckets = dict(zip(keys, await pipe.execute(), strict=True))
-        assigned = []
-        for article_id, value in items:
-            if value is None:
-                assigned.append(Assigned(article_id, None))
-                continue
-            own = [_key(b, p) for b, p in _banded(value)]
-            story_id = _nearest(value, (m for key in own for m in buckets[key])) or article_id
-            for key in own:  # later items of the batch see this one
-                buckets[key].append(f"{value:016x}:{story_id}")
-            assigned.append(Assigned(story_id, value))
-        return assigned
+    async def buckets(self, fingerprints: Sequence[int | None]) -> Buckets:
+        """The band buckets these fingerprints fall in, with the members Redis holds."""
+        keys = sorted({_key(b, p) for v in fingerprints if v is not None for b, p in _banded(v)})
+        if not keys:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrange(key, 0, -1)
+            return dict(zip(keys, await pipe.execute(), strict=True))
 
     def remember(self, pipe: Pipeline, assigned: Sequence[Assigned]) -> None:
-        """Queue the writes that remember ``assigned`` fingerprints on ``pipe``."""
-        now = time.time()
-        touched: set[str] = set()
+        """Queue the write that remembers ``assigned`` fingerprints on ``pipe``."""
+        keys: list[str] = []
+        members: list[str] = []
         for item in assigned:
-            if item.fingerprint is None:
-                continue
-            for band, part in _banded(item.fingerprint):
-                key = _key(band, part)
-                pipe.zadd(key, {f"{item.fingerprint:016x}:{item.story_id}": now})
-                touched.add(key)
-        for key in sorted(touched):
-            pipe.zremrangebyrank(key, 0, -BUCKET_CAP - 1)
-            pipe.expire(key, self.ttl)
+            if item.fingerprint is not None:
+                for band, part in _banded(item.fingerprint):
+                    keys.append(_key(band, part))
+                    members.append(f"{item.fingerprint:016x}:{item.story_id}")
+        if keys:  # EVAL, not EVALSHA: a transaction cannot recover from NOSCRIPT
+            pipe.eval(_REMEMBER, len(keys), *keys, time.time(), self.ttl, BUCKET_CAP, *members)
+
+
+def group(items: Sequence[tuple[str, int | None]], buckets: Buckets) -> list[Assigned]:
+    """The story of each (article id, fingerprint): a near-identical earlier article's (in
+    ``buckets``), one of an earlier item of ``items``, or the article's own id."""
+    assigned = []
+    known = {key: list(members) for key, members in buckets.items()}
+    for article_id, value in items:
+        if value is None:
+            assigned.append(Assigned(article_id, None))
+            continue
+        own = [_key(b, p) for b, p in _banded(value)]
+        story_id = _nearest(value, (m for key in own for m in known.get(key, ()))) or article_id
+        for key in own:  # later items of the batch see this one
+            known.setdefault(key, []).append(f"{value:016x}:{story_id}")
+        assigned.append(Assigned(story_id, value))
+    return assigned
 
 
 def _banded(value: int) -> list[tuple[int, int]]:
