@@ -219,6 +219,9 @@ class Fetcher:
                 await held.enter_async_context(self._large)
                 large = True
             chunks.append(chunk)
+            # A buffered body is read without suspending: let other tasks (and /healthz)
+            # run between chunks of a big one.
+            await asyncio.sleep(0)
         return b"".join(chunks)
 
     def _read_file(self, url: str, validators: Validators) -> Fetched:

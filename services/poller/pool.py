@@ -8,6 +8,7 @@ worked on at once, so CPU and memory do not grow with the number of sources in f
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from typing import ParamSpec, TypeVar
 
 from shared import metrics
 
+SWITCH_INTERVAL_SECONDS = 0.0005
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -25,6 +27,10 @@ class ParsePool:
 
     def __init__(self, workers: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vigil-parse")
+        # The event loop gives up the GIL at every socket call; with the default 5 ms switch
+        # interval it then waits up to 5 ms per call behind a parsing thread (the "convoy
+        # effect"), and a loop busy with I/O stalls for seconds. Hand the GIL over sooner.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
 
     async def run(
         self, stage: str | None, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs
