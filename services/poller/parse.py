@@ -9,7 +9,6 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,35 +21,15 @@ from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from services.poller.entries import Entry, Feed
+from services.poller.xmlfeed import read_plain_feed
+
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 _NEWS_NS = "{http://www.google.com/schemas/sitemap-news/0.9}"
 
 
 class ParseError(Exception):
     """A document that is not a feed of any supported format."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One item of a feed, before canonicalisation."""
-
-    link: str | None
-    guid: str | None
-    title: str
-    summary: str = ""
-    published: datetime | None = None
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class Feed:
-    """The entries of a document, its format, and its WebSub hub when it advertises one."""
-
-    kind: str
-    entries: list[Entry]
-    hub: str | None = None
-    topic: str | None = None
-    warning: str | None = None
 
 
 def parse_document(
@@ -64,7 +43,8 @@ def parse_document(
         return _parse_json(head, kind)
     if kind == "sitemap" or (kind == "auto" and _looks_like_sitemap(head[:2048])):
         return parse_sitemap(head)
-    return _parse_feedparser(body, url, headers or {})
+    plain = read_plain_feed(body, url, headers or {})
+    return plain or _parse_feedparser(body, url, headers or {})
 
 
 def _looks_like_sitemap(head: bytes) -> bool:

@@ -18,9 +18,9 @@ from redis.asyncio.client import Pipeline
 
 from services.poller.articles import Identified, build_article, identify
 from services.poller.dedupe import SeenStore
+from services.poller.entries import Entry
 from services.poller.fetch import Fetcher
 from services.poller.fulltext import with_full_text
-from services.poller.parse import Entry
 from services.poller.pool import ParsePool
 from services.poller.stories import Assigned, StoryIndex, fingerprint, group
 from shared import metrics

@@ -20,8 +20,9 @@ from redis.asyncio import Redis
 from redis.backoff import EqualJitterBackoff
 
 from services.poller.dedupe import SeenStore
+from services.poller.entries import Feed
 from services.poller.fetch import Fetcher, FetchError, Validators
-from services.poller.parse import Feed, ParseError, parse_document
+from services.poller.parse import ParseError, parse_document
 from services.poller.pool import ParsePool
 from services.poller.publish import Publisher
 from services.poller.schedule import Schedule
