@@ -76,22 +76,31 @@ return #KEYS
 """
 
 
+# Every member of every bucket of KEYS: one command, not one ZRANGE per bucket.
+_LOOKUP = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('ZRANGE', key, 0, -1)
+end
+return out
+"""
+
+
 class StoryIndex:
     """Finds candidate stories in Redis and remembers new fingerprints for ``ttl_seconds``."""
 
     def __init__(self, redis: Redis, *, ttl_seconds: float) -> None:
         self.redis = redis
         self.ttl = int(ttl_seconds)
+        self._lookup = redis.register_script(_LOOKUP)
 
     async def buckets(self, fingerprints: Sequence[int | None]) -> Buckets:
         """The band buckets these fingerprints fall in, with the members Redis holds."""
         keys = sorted({_key(b, p) for v in fingerprints if v is not None for b, p in _banded(v)})
         if not keys:
             return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zrange(key, 0, -1)
-            return dict(zip(keys, await pipe.execute(), strict=True))
+        rows = await self._lookup(keys=keys)
+        return {key: [str(m) for m in members] for key, members in zip(keys, rows, strict=True)}
 
     def remember(self, pipe: Pipeline, assigned: Sequence[Assigned]) -> None:
         """Queue the write that remembers ``assigned`` fingerprints on ``pipe``."""
