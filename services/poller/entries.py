@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -27,3 +29,13 @@ class Feed:
     hub: str | None = None
     topic: str | None = None
     warning: str | None = None
+
+
+def struct_to_datetime(value: time.struct_time | None) -> datetime | None:
+    """A UTC ``struct_time`` (what feedparser's date parsers give) as an aware datetime."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None

@@ -6,8 +6,6 @@ the same :class:`Entry`; a document that is not a feed at all raises :class:`Par
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,7 +19,7 @@ from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from services.poller.entries import Entry, Feed
+from services.poller.entries import Entry, Feed, struct_to_datetime
 from services.poller.xmlfeed import read_plain_feed
 
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -54,15 +52,6 @@ def _looks_like_sitemap(head: bytes) -> bool:
 # RSS 0.9x/1.0/2.0, Atom 0.3/1.0, CDF -------------------------------------------------------
 
 
-def _struct_to_datetime(value: time.struct_time | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
 def _parse_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Feed:
     response_headers = {k.lower(): v for k, v in headers.items()}
     response_headers.setdefault("content-location", url)
@@ -83,7 +72,7 @@ def _parse_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Feed
                 guid=item.get("id") or None,
                 title=item.get("title") or "",
                 summary=summary,
-                published=_struct_to_datetime(
+                published=struct_to_datetime(
                     item.get("published_parsed") or item.get("updated_parsed")
                 ),
                 language=item.get("language") or None,

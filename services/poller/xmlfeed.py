@@ -9,10 +9,9 @@ formats, ill-formed XML. feedparser then reads the document as before.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
@@ -20,7 +19,7 @@ from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 from feedparser.datetimes import _parse_date
 
-from services.poller.entries import Entry, Feed
+from services.poller.entries import Entry, Feed, struct_to_datetime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
@@ -79,13 +78,8 @@ def _text(node: Element | None) -> str:
 
 
 def _date(text: str) -> datetime | None:
-    parsed = _parse_date(text.strip()) if text.strip() else None
-    if parsed is None:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
+    """A date read by feedparser's own date parsers, so both readers agree on every format."""
+    return struct_to_datetime(_parse_date(text.strip())) if text.strip() else None
 
 
 def _links(channel: Element, url: str) -> tuple[str | None, str | None]:
