@@ -34,6 +34,8 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=STAGE_BUCKETS,
 )
+for _stage in STAGES:  # every stage has a series from the start, before its first observation
+    STAGE_SECONDS.labels(_stage)
 
 # Stream bus
 BUS_MESSAGES = Counter(
