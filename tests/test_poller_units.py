@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from simhash import Simhash  # type: ignore[import-untyped]
 
 from services.poller.articles import normalise_time
 from services.poller.canonical import article_id, canonical_url
 from services.poller.parse import ParseError, parse_document
 from services.poller.sources import DEFAULT_SOURCES_FILE, load_sources
-from services.poller.stories import Assigned, StoryIndex, fingerprint, group
+from services.poller.stories import Assigned, StoryIndex, fingerprint, group, simhash64
 from services.poller.text import html_to_text
 from shared.language import detect_language
 from shared.models import Article
@@ -240,3 +242,11 @@ def test_feed_entity_bombs_and_external_entities_are_contained() -> None:
     )
     [entry] = parse_document(external, url="http://e.test/f").entries
     assert "root:" not in (entry.title or "")
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 57, 199, 200, 201, 450])
+def test_simhash_is_the_simhash_packages_bit_for_bit(count: int) -> None:
+    rng = random.Random(count)
+    words = ["türk", "ordusu", "قوات", "drone", "Qandil", *(f"w{n}" for n in range(40))]
+    features = [" ".join(rng.choices(words, k=3)) for _ in range(count)]
+    assert simhash64(features) == Simhash(features, f=64).value
