@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench bench-notifier clean lock
+.PHONY: run test lint typecheck check bench bench-notifier bench-pipeline bench-language clean lock
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	@# Debian and Ubuntu ship python3 without ensurepip unless python3-venv is installed:
@@ -31,6 +31,12 @@ bench: $(STAMP) ## classifier throughput and cost by length
 
 bench-notifier: $(STAMP) ## webhook deliveries per second and alert-to-receiver latency
 	$(BIN)/python bench/notifier_bench.py
+
+bench-pipeline: $(STAMP) ## articles/s beside the stream ceiling, fetch-to-webhook latency, RSS per service
+	$(BIN)/python bench/pipeline_bench.py
+
+bench-language: $(STAMP) ## language detector accuracy per language on the labeled corpus
+	$(BIN)/python bench/language_bench.py
 
 lock: ## re-resolve the pinned lock files after editing pyproject.toml
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements/runtime.lock

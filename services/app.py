@@ -17,6 +17,7 @@ from services.poller.service import PollerService
 from services.poller.sources import load_sources
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
+from shared.language import load_models
 from shared.runtime import AppSetup, Component, serve
 from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
@@ -49,6 +50,9 @@ async def run_services(
             check_subscription(subscription, allow_private=settings.allow_private_targets)
         except SubscriptionRefusedError as error:
             raise ConfigError(f"subscription {subscription.id}: {error}") from error
+    if "poller" in names or "classifier" in names:
+        # Once, before any worker: threads share it instead of each loading its own.
+        await asyncio.to_thread(load_models)
     redis = connect(settings.redis_url, settings.bus)
     try:
         await ensure_access(redis)

@@ -82,6 +82,32 @@ class StreamBus:
         metrics.BUS_PUBLISHED.labels(stream).inc()
         return str(entry_id)
 
+    async def publish_many(
+        self,
+        stream: str,
+        messages: Sequence[Message],
+        *,
+        also: Callable[[Pipeline], object] | None = None,
+    ) -> list[str]:
+        """Append messages in one round trip and one transaction: all are written or none.
+
+        ``also`` adds the caller's own commands to the transaction (the poller marks the
+        articles as seen with them), so those take effect exactly when the entries do.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for message in messages:
+                pipe.xadd(
+                    stream,
+                    encode(message),  # type: ignore[arg-type]
+                    maxlen=self.settings.stream_maxlen,
+                    approximate=True,
+                )
+            if also is not None:
+                also(pipe)
+            results = await pipe.execute()
+        metrics.BUS_PUBLISHED.labels(stream).inc(len(messages))
+        return [str(entry_id) for entry_id in results[: len(messages)]]
+
     async def ensure_group(self, stream: str, group: str) -> None:
         """Create ``group`` on ``stream`` (and the stream) unless it exists.
 
@@ -253,6 +279,7 @@ class Consumer(Generic[M]):
         self.handler = handler
         self.ready = False
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._acks = _Acks(self.redis, stream, group)
         self._next_reclaim = 0.0
         self._log = log.bind(stream=stream, group=group, consumer=name)
         metrics.prime_consumer(stream, group)
@@ -428,11 +455,7 @@ class Consumer(Generic[M]):
             metrics.BUS_MESSAGES.labels(self.stream, self.group, "failed").inc()
             self._log.warning("bus.handler_failed", entry_id=entry_id, error=text)
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.stream, self.group, entry_id)
-            if deliveries > 1:
-                pipe.hdel(_errors_key(self.stream, self.group), entry_id)
-            await pipe.execute()
+        await self._acks.ack(entry_id, forget_error=deliveries > 1)
         metrics.BUS_MESSAGES.labels(self.stream, self.group, "acked").inc()
 
     async def _dead_letter(
@@ -460,6 +483,49 @@ class Consumer(Generic[M]):
         if still_running:
             await asyncio.wait(still_running)
             self._log.warning("bus.released_pending", count=len(still_running))
+
+
+class _Acks:
+    """A consumer's acknowledgements, sent together.
+
+    Handlers that finish while an XACK is on its way share the next one, so under load a
+    consumer pays one round trip per batch instead of one per entry; when idle an entry is
+    acknowledged at once. Each handler still waits for its own entry's acknowledgement.
+    """
+
+    def __init__(self, redis: Redis, stream: str, group: str) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.group = group
+        self._waiting: list[tuple[str, bool, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def ack(self, entry_id: str, *, forget_error: bool) -> None:
+        """Acknowledge ``entry_id`` (and forget its last error); return once Redis has it."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry_id, forget_error, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            errors = [entry_id for entry_id, forget, _ in batch if forget]
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xack(self.stream, self.group, *(entry_id for entry_id, _, _ in batch))
+                    if errors:
+                        pipe.hdel(_errors_key(self.stream, self.group), *errors)
+                    await pipe.execute()
+            except Exception as error:  # noqa: BLE001 - each waiting handler gets it
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

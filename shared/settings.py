@@ -123,6 +123,15 @@ class PollerSettings(BaseModel):
         default=None, description="public base URL of this poller's HTTP server, for WebSub"
     )
     websub_lease_seconds: int = Field(default=86_400, ge=60)
+    # Poller (issue 17): CPU work off the event loop, memory bounded under big documents.
+    parse_workers: int = Field(
+        default=2, ge=1, le=64, description="threads that parse documents and build articles"
+    )
+    large_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="a body past this size waits for one of parse_workers large-body slots",
+    )
 
 
 class ClassifierSettings(BaseModel):

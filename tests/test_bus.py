@@ -6,9 +6,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from shared.bus import Consumer, Delivery, PermanentError, StreamBus
 from shared.models import Article
@@ -277,3 +279,48 @@ async def test_graceful_stop_finishes_in_flight_work(redis: Redis, stream: str) 
         stop.set()
     assert finished == ["a5"]
     assert await pending_count(redis, stream) == 0
+
+
+async def _calls(redis: Redis, command: str) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def test_handlers_finishing_together_share_an_xack(redis: Redis, stream: str) -> None:
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    async def handle(message: Article, delivery: Delivery) -> None:
+        await release.wait()
+        handled.append(message.id)
+
+    bus = StreamBus(redis, FAST)
+    await bus.publish_many(stream, [article(n) for n in range(16)])  # default concurrency: 16
+    async with running(make_consumer(redis, stream, handle)):
+        await wait_for(partial(_pending_is, redis, stream, 16), message="all 16 entries taken")
+        before = await _calls(redis, "xack")
+        release.set()
+        await wait_for(partial(_pending_is, redis, stream, 0), message="all acked")
+        acks = await _calls(redis, "xack") - before
+    assert len(handled) == 16
+    assert 1 <= acks < 16, acks
+
+
+async def _pending_is(redis: Redis, stream: str, count: int) -> bool:
+    try:
+        return await pending_count(redis, stream) == count
+    except ResponseError:  # the group is not there yet
+        return False
+
+
+async def test_publish_many_is_one_transaction_with_the_callers_commands(
+    redis: Redis, stream: str
+) -> None:
+    bus = StreamBus(redis, FAST)
+    ids = await bus.publish_many(
+        stream, [article(1), article(2)], also=lambda pipe: pipe.set(f"{stream}:marker", "1")
+    )
+    assert len(ids) == 2
+    entries: list[tuple[str, object]] = await redis.xrange(stream)  # type: ignore[assignment]
+    assert [i for i, _ in entries] == ids
+    assert await redis.get(f"{stream}:marker") == "1"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from simhash import Simhash  # type: ignore[import-untyped]
 
 from services.poller.articles import normalise_time
 from services.poller.canonical import article_id, canonical_url
 from services.poller.parse import ParseError, parse_document
 from services.poller.sources import DEFAULT_SOURCES_FILE, load_sources
-from services.poller.stories import StoryIndex
+from services.poller.stories import Assigned, StoryIndex, fingerprint, group, simhash64
 from services.poller.text import html_to_text
 from shared.language import detect_language
 from shared.models import Article
@@ -200,9 +202,24 @@ async def test_syndicated_copies_share_a_story(redis: Redis) -> None:
     other = _article("a3", "https://paper.test/10", "Lira steadies as bank holds rates",
                      "The Turkish lira was little changed after the central bank kept its "
                      "policy rate unchanged on Thursday.")  # fmt: skip
-    assert await index.story_for(first) == "a1"
-    assert await index.story_for(copy) == "a1"
-    assert await index.story_for(other) == "a3"
+    # Within one batch, a copy joins the story of an earlier item of the same batch.
+    items = [(a.id, fingerprint(a)) for a in (first, copy, other)]
+    batch = group(items, await index.buckets([v for _, v in items]))
+    assert [a.story_id for a in batch] == ["a1", "a1", "a3"]
+    async with redis.pipeline(transaction=True) as pipe:
+        index.remember(pipe, batch[:1])
+        await pipe.execute()
+    # Across batches, through Redis: the remembered first article's story is found again.
+    later = _article("a4", "https://other.test/4", "Turkish drones strike PKK in Iraq",
+                     text + " (AP)")  # fmt: skip
+    value = fingerprint(later)
+    assert group([("a4", value)], await index.buckets([value])) == [Assigned("a1", value)]
+    # Buckets are capped and expire.
+    key = next(k for k in await redis.keys("vigil:poller:story:*"))
+    assert 0 < await redis.ttl(key) <= 3600
+    # Too little text for a fingerprint: the article is its own story.
+    short = fingerprint(_article("a5", "u", "Short", ""))
+    assert group([("a5", short)], await index.buckets([short])) == [Assigned("a5", None)]
 
 
 def test_feed_entity_bombs_and_external_entities_are_contained() -> None:
@@ -225,3 +242,11 @@ def test_feed_entity_bombs_and_external_entities_are_contained() -> None:
     )
     [entry] = parse_document(external, url="http://e.test/f").entries
     assert "root:" not in (entry.title or "")
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 57, 199, 200, 201, 450])
+def test_simhash_is_the_simhash_packages_bit_for_bit(count: int) -> None:
+    rng = random.Random(count)
+    words = ["türk", "ordusu", "قوات", "drone", "Qandil", *(f"w{n}" for n in range(40))]
+    features = [" ".join(rng.choices(words, k=3)) for _ in range(count)]
+    assert simhash64(features) == Simhash(features, f=64).value

@@ -223,9 +223,9 @@ class Dispatcher:
             log.exception("notifier.channel_crashed", channel=subscription.channel)
             return SendResult("retry", f"{type(error).__name__}: {error}"[:300])
         finally:
-            metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(elapsed)
+            metrics.STAGE_SECONDS.labels("deliver").observe(elapsed)
 
     async def _apply(
         self, decision: Decision, job: DeliveryJob, subscriber: Subscriber, now: float

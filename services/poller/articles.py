@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.poller.canonical import article_id, canonical_url
-from services.poller.parse import Entry
+from services.poller.entries import Entry
 from services.poller.text import html_to_text
 from shared.language import detect_language
 from shared.models import Article

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 SEEN_KEY = "vigil:poller:seen"
 CLAIM_SECONDS = 120
@@ -20,6 +21,16 @@ def _claim_key(article_id: str) -> str:
     return f"vigil:poller:claim:{article_id}"
 
 
+# SET NX EX on every key of KEYS, one command for a whole feed: 1 where claimed, else 0.
+_CLAIM = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('SET', key, 1, 'NX', 'EX', ARGV[1]) and 1 or 0
+end
+return out
+"""
+
+
 class SeenStore:
     """Article ids published in the last ``ttl_seconds``, at most ``max_entries`` of them."""
 
@@ -27,6 +38,7 @@ class SeenStore:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
+        self._claim = redis.register_script(_CLAIM)
 
     async def claim_unseen(self, ids: Sequence[str]) -> list[str]:
         """The ids of ``ids`` not published yet and not being published by another poll."""
@@ -37,20 +49,16 @@ class SeenStore:
         fresh = [i for i, s in zip(ids, scores, strict=True) if s is None or s < horizon]
         if not fresh:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for article_id in fresh:
-                pipe.set(_claim_key(article_id), 1, nx=True, ex=CLAIM_SECONDS)
-            claimed = await pipe.execute()
+        claimed = await self._claim(keys=[_claim_key(i) for i in fresh], args=[CLAIM_SECONDS])
         return [i for i, ok in zip(fresh, claimed, strict=True) if ok]
 
-    async def mark(self, ids: Sequence[str]) -> None:
-        """Remember ``ids`` as published; forget the expired and the oldest past the bound."""
+    def mark_on(self, pipe: Pipeline, ids: Sequence[str]) -> None:
+        """Queue the writes that remember ``ids`` as published on ``pipe`` (the transaction
+        of the articles' own XADDs); forget the expired and the oldest past the bound."""
         if not ids:
             return
         now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(SEEN_KEY, dict.fromkeys(ids, now))
-            pipe.delete(*(_claim_key(i) for i in ids))
-            pipe.zremrangebyscore(SEEN_KEY, "-inf", now - self.ttl_seconds)
-            pipe.zremrangebyrank(SEEN_KEY, 0, -self.max_entries - 1)
-            await pipe.execute()
+        pipe.zadd(SEEN_KEY, dict.fromkeys(ids, now))
+        pipe.delete(*(_claim_key(i) for i in ids))
+        pipe.zremrangebyscore(SEEN_KEY, "-inf", now - self.ttl_seconds)
+        pipe.zremrangebyrank(SEEN_KEY, 0, -self.max_entries - 1)

@@ -3,13 +3,19 @@
 One :class:`Fetcher` (and so one aiohttp ``ClientSession``) serves the whole process. Requests
 are conditional (ETag / Last-Modified), compressed, size-capped while streaming, limited in
 redirects and per-host concurrency; failures raise :class:`FetchError` with a metric outcome.
+
+Memory stays bounded however many big documents arrive at once: a body that grows past
+``large_body_bytes`` takes one of ``parse_workers`` large-body slots before it grows further,
+and :meth:`Fetcher.document` keeps that slot until the caller is done with the body (parsed
+and published), so big documents queue instead of piling up in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -87,6 +93,7 @@ class Fetcher:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._large = asyncio.Semaphore(settings.parse_workers)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -119,14 +126,36 @@ class Fetcher:
         headers: Mapping[str, str] | None = None,
     ) -> Fetched:
         """Fetch ``url``; 304 when the validators still match; raise :class:`FetchError`."""
-        if url.startswith("file:"):
-            return await asyncio.to_thread(self._read_file, url, validators)
-        host = urlsplit(url).hostname or ""
-        gate = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host_concurrency))
-        async with gate:
-            return await self._get(url, validators, headers or {})
+        async with self.document(url, validators=validators, headers=headers) as fetched:
+            return fetched
 
-    async def _get(self, url: str, validators: Validators, extra: Mapping[str, str]) -> Fetched:
+    @asynccontextmanager
+    async def document(
+        self,
+        url: str,
+        *,
+        validators: Validators = Validators(),
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Fetched]:
+        """Like :meth:`fetch`, keeping a large body's memory slot until the block ends.
+
+        The per-host slot is released as soon as the body is read: parsing never holds it.
+        """
+        async with AsyncExitStack() as held:
+            if url.startswith("file:"):
+                yield await asyncio.to_thread(self._read_file, url, validators)
+                return
+            host = urlsplit(url).hostname or ""
+            gate = self._hosts.setdefault(
+                host, asyncio.Semaphore(self.settings.per_host_concurrency)
+            )
+            async with gate:
+                fetched = await self._get(url, validators, headers or {}, held)
+            yield fetched
+
+    async def _get(
+        self, url: str, validators: Validators, extra: Mapping[str, str], held: AsyncExitStack
+    ) -> Fetched:
         request_headers = dict(extra)
         if validators.etag:
             request_headers["If-None-Match"] = validators.etag
@@ -141,7 +170,7 @@ class Fetcher:
                 if response.status == 304:
                     return Fetched(304, final, headers=headers, validators=validators)
                 self._check_status(response.status, headers)
-                body = await self._read_capped(response)
+                body = await self._read_capped(response, held)
         except aiohttp.TooManyRedirects as error:
             raise FetchError("http_error", "too many redirects") from error
         except TimeoutError as error:
@@ -175,17 +204,24 @@ class Fetcher:
             )
         raise FetchError("http_error", f"HTTP {status}", status=status)
 
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(self, response: aiohttp.ClientResponse, held: AsyncExitStack) -> bytes:
         limit = self.settings.max_body_bytes
         if (response.content_length or 0) > limit:
             raise FetchError("too_large", f"body of {response.content_length} bytes over {limit}")
         chunks: list[bytes] = []
         size = 0
+        large = False
         async for chunk in response.content.iter_chunked(_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise FetchError("too_large", f"body over {limit} bytes")
+            if not large and size > self.settings.large_body_bytes:
+                await held.enter_async_context(self._large)
+                large = True
             chunks.append(chunk)
+            # A buffered body is read without suspending: let other tasks (and /healthz)
+            # run between chunks of a big one.
+            await asyncio.sleep(0)
         return b"".join(chunks)
 
     def _read_file(self, url: str, validators: Validators) -> Fetched:

@@ -6,10 +6,7 @@ the same :class:`Entry`; a document that is not a feed at all raises :class:`Par
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,35 +19,15 @@ from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from services.poller.entries import Entry, Feed, struct_to_datetime
+from services.poller.xmlfeed import read_plain_feed
+
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 _NEWS_NS = "{http://www.google.com/schemas/sitemap-news/0.9}"
 
 
 class ParseError(Exception):
     """A document that is not a feed of any supported format."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One item of a feed, before canonicalisation."""
-
-    link: str | None
-    guid: str | None
-    title: str
-    summary: str = ""
-    published: datetime | None = None
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class Feed:
-    """The entries of a document, its format, and its WebSub hub when it advertises one."""
-
-    kind: str
-    entries: list[Entry]
-    hub: str | None = None
-    topic: str | None = None
-    warning: str | None = None
 
 
 def parse_document(
@@ -64,7 +41,8 @@ def parse_document(
         return _parse_json(head, kind)
     if kind == "sitemap" or (kind == "auto" and _looks_like_sitemap(head[:2048])):
         return parse_sitemap(head)
-    return _parse_feedparser(body, url, headers or {})
+    plain = read_plain_feed(body, url, headers or {})
+    return plain or _parse_feedparser(body, url, headers or {})
 
 
 def _looks_like_sitemap(head: bytes) -> bool:
@@ -72,15 +50,6 @@ def _looks_like_sitemap(head: bytes) -> bool:
 
 
 # RSS 0.9x/1.0/2.0, Atom 0.3/1.0, CDF -------------------------------------------------------
-
-
-def _struct_to_datetime(value: time.struct_time | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
 
 
 def _parse_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Feed:
@@ -103,7 +72,7 @@ def _parse_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Feed
                 guid=item.get("id") or None,
                 title=item.get("title") or "",
                 summary=summary,
-                published=_struct_to_datetime(
+                published=struct_to_datetime(
                     item.get("published_parsed") or item.get("updated_parsed")
                 ),
                 language=item.get("language") or None,
