@@ -17,17 +17,18 @@ import bisect
 import itertools
 import re
 from collections import Counter
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import cast
 
-from services.classifier.lexicon import Claimant, Lexicon
+from services.classifier.lexicon import FUNCTION_WORDS, Claimant, Lexicon
 from services.classifier.patterns import Hit, fold
 from shared.language import detect_language
 from shared.models import Claim, Classification, Stance, Theater
 
 # Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\n\s*\n\s*")
-_INVERSION = re.compile(r"[,\"'”»]\s*$")  # "..., said X": the speaker follows the verb
+_INVERSION = re.compile(r"[,\"'”»—–]\s*$")  # "..., said X": the speaker follows the verb
 _SUBJECT_MARK = re.compile(r"\S{0,12},")  # "Bakanlık, ...", "MSB'nin, ..." (a suffix, then a comma)
 _NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": words close by
 _ORIGIN = re.compile(r"(?:\bfrom|\bиз)\s+(?:the\s+)?(?:northern\s+|southern\s+)?$")
@@ -111,7 +112,7 @@ class Detector:
             )
         sample = f"{title}. {text}"[:_LANGUAGE_SAMPLE_CHARS]
         language = language or detect_language(sample) or UNDETERMINED
-        sentences = self._sentences(document, folded, title_end=len(title.strip()))
+        sentences = self._sentences(document, folded, len(title.strip()), language)
         involved = [s for s in sentences if s.strength > 0]
         score = self._score(involved, sentences)
         flagged = score >= self.threshold
@@ -133,7 +134,9 @@ class Detector:
             language=language,
         )
 
-    def _sentences(self, document: str, folded: str, title_end: int) -> list[_Sentence]:
+    def _sentences(
+        self, document: str, folded: str, title_end: int, language: str
+    ) -> list[_Sentence]:
         """Split into sentences and record every lexicon match in the sentence it falls in."""
         sentences = _split(document, 0, title_end, is_title=True)
         sentences += _split(document, title_end + 1, len(document), is_title=False)
@@ -143,7 +146,10 @@ class Detector:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
         domestic_until = origin_until = negation_end = -1
+        known = language in self.lexicon.languages
         for hit in self.lexicon.scanner.scan(folded):
+            if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
+                continue  # a function word of another language
             sentence = where(hit.start)
             if hit.kind == "domestic":
                 domestic_until = max(domestic_until, hit.end)

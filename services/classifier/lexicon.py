@@ -23,6 +23,9 @@ from shared.settings import describe_validation_error
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon")
 CORE_FILE = "core.yaml"
+# Lists of function words ("no", "nu", "in", "ki", "che"): a hit counts only in an article of
+# a language that lists it (Romanian "nu" is "not", Kurmanji "nû" is "new").
+FUNCTION_WORDS = ("negation", "negation_after", "complementizer")
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
 
 M = TypeVar("M", bound=BaseModel)
@@ -187,6 +190,8 @@ class Lexicon:
         }  # fmt: skip
         for kind, field in lists.items():
             kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}
+        for kind in FUNCTION_WORDS:  # short words that mean other things in other languages
+            kinds[kind] = _by_language(languages, lists[kind])
         kinds["strong"] = {p: True for lang in languages for p in lang.military.strong}
         kinds["weak"] = {p: True for lang in languages for p in lang.military.weak}
         kinds["place"] = {
@@ -208,6 +213,15 @@ class Lexicon:
             languages=frozenset(lang.language for lang in languages),
             subject_first=frozenset(f.language for f in languages if f.word_order == "sov"),
         )
+
+
+def _by_language(languages: list[LanguageFile], field: str) -> dict[str, object]:
+    """``{pattern: the languages that list it}``, so a hit can be kept for those alone."""
+    owners: dict[str, set[str]] = {}
+    for lang in languages:
+        for pattern in getattr(lang, field):
+            owners.setdefault(pattern, set()).add(lang.language)
+    return {pattern: frozenset(langs) for pattern, langs in owners.items()}
 
 
 def _claimants(core: CoreFile, languages: list[LanguageFile]) -> dict[str, Claimant]:
