@@ -203,16 +203,15 @@ class Detector:
         """One claim per claimant, stance and theater, quoting the body rather than the headline."""
         found: dict[tuple[str, Stance, Theater], tuple[int, Claim]] = {}
         main = _theaters(sentences)
-        headline_speakers = _headline_speakers(document, sentences)
+        speakers = _headline_speakers(document, sentences)
+        speakers.update(_carried_speakers(document, sentences, subject_first))
         body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
         for sentence in body_first:
             if sentence.strength == 0 and not (
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
                 continue
-            claimant = _claimant(sentence, document, subject_first) or headline_speakers.get(
-                sentence.start
-            )
+            claimant = _claimant(sentence, document, subject_first) or speakers.get(sentence.start)
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
             theater = _claim_theater(sentence, stance, sentences, main)
@@ -238,6 +237,29 @@ def _headline_speakers(document: str, sentences: list[_Sentence]) -> dict[int, C
         if segment.claimants and document[segment.start : segment.end].rstrip().endswith(":"):
             speakers[following.start] = segment.claimants[0][2]
     return speakers
+
+
+def _carried_speakers(
+    document: str, sentences: list[_Sentence], subject_first: bool
+) -> dict[int, Claimant]:
+    """Speakers carried to the next sentence of the same paragraph.
+
+    "The ministry said in a statement:" then the quote; "X said ... . He added that ...": the
+    next sentence speaks for the same claimant when the previous one ends with a colon, or
+    when it has a speech verb but names nobody (a pronoun).
+    """
+    carried: dict[int, Claimant] = {}
+    body = [s for s in sentences if not s.is_title]
+    for previous, sentence in itertools.pairwise(body):
+        if "\n\n" in document[previous.end : sentence.start]:
+            continue  # a new paragraph
+        speaker = _claimant(previous, document, subject_first) or carried.get(previous.start)
+        if speaker is None or (sentence.claimants and sentence.speech):
+            continue
+        opens_quote = document[previous.start : previous.end].rstrip().endswith(":")
+        if opens_quote or (sentence.speech and not sentence.claimants):
+            carried[sentence.start] = speaker
+    return carried
 
 
 def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
