@@ -9,6 +9,7 @@ from typing import Literal
 
 import structlog
 
+from services.archive.service import ArchiveService
 from services.classifier.service import ClassifierService
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import load_subscriptions
@@ -68,7 +69,7 @@ async def run_services(
         components.append(ClassifierService(settings, redis))
     if "notifier" in names:
         notifier = NotifierService(settings, redis, subscriptions)
-        components.append(notifier)
+        components += [notifier, ArchiveService(settings, redis)]
         setups.append(notifier.setup_app)
     await serve(
         components,
