@@ -11,11 +11,12 @@ import structlog
 
 from services.archive.service import ArchiveService
 from services.classifier.service import ClassifierService
+from services.console.web import Console
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.poller.service import PollerService
-from services.poller.sources import load_sources
+from services.poller.sources import Source, load_sources
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
 from shared.runtime import AppSetup, Component, serve
@@ -69,8 +70,10 @@ async def run_services(
         components.append(ClassifierService(settings, redis))
     if "notifier" in names:
         notifier = NotifierService(settings, redis, subscriptions)
-        components += [notifier, ArchiveService(settings, redis)]
-        setups.append(notifier.setup_app)
+        console = Console(settings, redis, notifier, sources or _readable_sources(settings))
+        archive = ArchiveService(settings, redis, on_stored=console.live.wake)
+        components += [notifier, archive, console]
+        setups += [notifier.setup_app, console.setup_app]
     await serve(
         components,
         redis=redis,
@@ -80,3 +83,13 @@ async def run_services(
         stop=stop,
         grace_seconds=settings.bus.shutdown_grace_seconds,
     )
+
+
+def _readable_sources(settings: Settings) -> list[Source]:
+    """The sources file, for the console's Sources view of a process that polls nothing; an
+    unreadable file only leaves that view empty (the pollers read their own)."""
+    try:
+        return load_sources(settings.sources_file or DEFAULT_SOURCES)
+    except ConfigError as error:
+        log.warning("runtime.sources_unreadable", error=str(error))
+        return []

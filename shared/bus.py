@@ -153,6 +153,13 @@ class StreamBus:
         rows = await self.redis.xrange(DEAD, min=start, max="+", count=count)
         return [(str(entry_id), _letter(fields)) for entry_id, fields in rows or ()]
 
+    async def newest_dead_letters(
+        self, *, end: str = "+", count: int = 100
+    ) -> list[tuple[str, DeadLetter]]:
+        """The newest dead letters up to ``end`` (inclusive), newest first."""
+        rows = await self.redis.xrevrange(DEAD, max=end, min="-", count=count)
+        return [(str(entry_id), _letter(fields)) for entry_id, fields in rows or ()]
+
     async def get_dead_letter(self, dead_id: str) -> DeadLetter | None:
         """One dead letter by its id in the dead-letter stream."""
         rows = await self.redis.xrange(DEAD, min=dead_id, max=dead_id, count=1)

@@ -281,6 +281,12 @@ class AlertArchive:
                 await pipe.execute()
         return dropped
 
+    async def values(self, kind: str) -> list[str]:
+        """The values kept of one filter (``language``, ``source``...), sorted."""
+        prefix = _index(kind, "")
+        keys = await self.redis.smembers(INDEXES)
+        return sorted(str(k).removeprefix(prefix) for k in keys if str(k).startswith(prefix))
+
     async def count(self) -> int:
         """Alerts kept."""
         return int(await self.redis.zcard(STORED))
