@@ -2,8 +2,9 @@
 
 Each alert of ``vigil:alerts`` is kept (without its article text) under a short id made from
 its stream entry id, so ids sort by arrival and an entry read twice is stored once. A story
-(near-duplicate copies, the poller's ``story_id``) is shown once, led by its first alert;
-the later copies count as "reported by N sources" and add their claims to the ledger.
+(near-duplicate copies, the poller's ``story_id``) is shown once, led by its first alert
+stored (copies read at the same moment by concurrent handlers: whichever is stored first);
+the other copies count as "reported by N sources" and add their claims to the ledger.
 
 Keys, all under one hash tag (``vigil:{archive}:``) so that a transaction may touch several
 on Redis Cluster:
