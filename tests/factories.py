@@ -19,10 +19,10 @@ def make_alert(
     claimant: str = "Turkish defence ministry",
     claims: tuple[tuple[str, Stance, Theater], ...] | None = None,
     language: str = "en",
+    evidence: str = "Turkish troops arrived in Tripoli, the Turkish defence ministry said.",
 ) -> Alert:
     """A flagged alert with one claim (or ``claims``: claimant, stance, theater); every field
     can be varied."""
-    evidence = "Turkish troops arrived in Tripoli, the Turkish defence ministry said."
     stance = stances[0] if stances else "report"
     article = Article(
         id=article_id,

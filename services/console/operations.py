@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 from aiohttp import web
@@ -32,11 +32,11 @@ def shown_url(url: str) -> str:
         return url
     host = parts.hostname or ""
     netloc = host + (f":{parts.port}" if parts.port else "")
-    query = [
-        (name, "…" if any(word in name.lower() for word in _SECRET_WORDS) else value)
+    query = "&".join(
+        f"{name}=…" if any(word in name.lower() for word in _SECRET_WORDS) else f"{name}={value}"
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class SourceViews:
