@@ -17,6 +17,7 @@ from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.poller.service import PollerService
 from services.poller.sources import Source, load_sources
+from services.terminal import TerminalView
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
 from shared.runtime import AppSetup, Component, serve
@@ -34,9 +35,14 @@ log = structlog.get_logger(component="runtime")
 
 
 async def run_services(
-    settings: Settings, names: Sequence[ServiceName], *, stop: asyncio.Event | None = None
+    settings: Settings,
+    names: Sequence[ServiceName],
+    *,
+    stop: asyncio.Event | None = None,
+    terminal: TerminalView | None = None,
 ) -> None:
-    """Run the named services in this process until SIGTERM, SIGINT or ``stop``."""
+    """Run the named services in this process until SIGTERM, SIGINT or ``stop``; with a
+    ``terminal``, alerts go to its screen above its status line."""
     if settings.redis_url is None:
         raise ConfigError("VIGIL_REDIS_URL is required (or run `vigil up` for an embedded Redis)")
     # Validate every file before connecting to anything: bad config fails fast.
@@ -69,11 +75,14 @@ async def run_services(
     if "classifier" in names:
         components.append(ClassifierService(settings, redis))
     if "notifier" in names:
-        notifier = NotifierService(settings, redis, subscriptions)
+        console_out = terminal.alerts if terminal else None
+        notifier = NotifierService(settings, redis, subscriptions, console=console_out)
         console = Console(settings, redis, notifier, sources or _readable_sources(settings))
         archive = ArchiveService(settings, redis, on_stored=console.live.wake)
         components += [notifier, archive, console]
         setups += [notifier.setup_app, console.setup_app]
+    if terminal is not None:
+        components.append(terminal.status_line(settings, redis, [s.id for s in sources]))
     await serve(
         components,
         redis=redis,
