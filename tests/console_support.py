@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
@@ -75,11 +76,16 @@ def csrf_of(html: str) -> str:
     return match[1]
 
 
+def browser_like(url: str, **options: Any) -> aiohttp.ClientSession:
+    """An HTTP client that keeps the cookies of a loopback address, as a browser does."""
+    return aiohttp.ClientSession(base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                 **options)  # fmt: skip
+
+
 @asynccontextmanager
 async def logged_in(url: str, token: str = TOKEN) -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client with a console session."""
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(base_url=url, cookie_jar=jar) as client:
+    async with browser_like(url) as client:
         async with client.get("/") as page:
             csrf = csrf_of(await page.text())
         async with client.post("/login", data={"token": token, "csrf": csrf}) as reply:

@@ -18,6 +18,7 @@ from shared.settings import Settings
 from shared.streams import ALERTS, DEAD
 from tests.console_support import (
     TOKEN,
+    browser_like,
     console_settings,
     csrf_of,
     logged_in,
@@ -72,23 +73,22 @@ async def test_a_wrong_token_gets_a_message_and_no_session_and_attempts_are_limi
     settings: Settings, redis: Redis, tmp_path: Path
 ) -> None:
     settings = console_settings(settings, tmp_path)
-    async with running_console(settings, redis) as console:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(base_url=console.url, cookie_jar=jar) as client:
-            for _ in range(settings.console.login_attempts):
-                csrf = await page_csrf(client, "/")
-                async with client.post("/login", data={"token": "guess", "csrf": csrf}) as reply:
-                    assert reply.status == 401
-                    assert "That is not the admin token." in await reply.text()
-                assert "vigil_session" not in {c.key for c in jar}
-            async with client.get("/claims", allow_redirects=False) as reply:
-                assert reply.status == 303
-            # Past the limit even the right token waits.
+    async with running_console(settings, redis) as console, browser_like(console.url) as client:
+        jar = client.cookie_jar
+        for _ in range(settings.console.login_attempts):
             csrf = await page_csrf(client, "/")
-            async with client.post("/login", data={"token": TOKEN, "csrf": csrf}) as reply:
-                assert reply.status == 429
-                assert "Too many failed attempts" in await reply.text()
+            async with client.post("/login", data={"token": "guess", "csrf": csrf}) as reply:
+                assert reply.status == 401
+                assert "That is not the admin token." in await reply.text()
             assert "vigil_session" not in {c.key for c in jar}
+        async with client.get("/claims", allow_redirects=False) as reply:
+            assert reply.status == 303
+        # Past the limit even the right token waits.
+        csrf = await page_csrf(client, "/")
+        async with client.post("/login", data={"token": TOKEN, "csrf": csrf}) as reply:
+            assert reply.status == 429
+            assert "Too many failed attempts" in await reply.text()
+        assert "vigil_session" not in {c.key for c in jar}
 
 
 async def test_a_session_is_an_httponly_strict_expiring_cookie_ended_by_logout(
@@ -96,8 +96,8 @@ async def test_a_session_is_an_httponly_strict_expiring_cookie_ended_by_logout(
 ) -> None:
     settings = console_settings(settings, tmp_path)
     async with running_console(settings, redis) as console:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(base_url=console.url, cookie_jar=jar) as client:
+        async with browser_like(console.url) as client:
+            jar = client.cookie_jar
             csrf = await page_csrf(client, "/")
             async with client.post(
                 "/login", data={"token": TOKEN, "csrf": csrf}, allow_redirects=False

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -178,8 +178,15 @@ def _index_values(alerts: Iterable[Alert]) -> dict[str, set[str]]:
 
 
 def _kept(alert: Alert) -> Alert:
-    """What the archive keeps of an alert: everything but the article's text."""
-    return alert.model_copy(update={"article": alert.article.model_copy(update={"text": ""})})
+    """What the archive keeps of an alert: all but the article's text, and the evidence
+    sentences that its claims quote already (the views show those with their claims)."""
+    verdict = alert.classification
+    quoted = {claim.evidence for claim in verdict.claims}
+    evidence = [sentence for sentence in verdict.evidence if sentence not in quoted]
+    return alert.model_copy(update={
+        "article": alert.article.model_copy(update={"text": ""}),
+        "classification": verdict.model_copy(update={"evidence": evidence}),
+    })  # fmt: skip
 
 
 class AlertArchive:
@@ -216,7 +223,7 @@ class AlertArchive:
         self, pipe: Pipeline, alert: Alert, *, new_id: str, score: int, story: str, lead: str
     ) -> None:
         lead_score = int(lead, 36)
-        pipe.hset(ALERTS, new_id, _kept(alert).model_dump_json())
+        pipe.hset(ALERTS, new_id, _kept(alert).model_dump_json(exclude_defaults=True))
         pipe.zadd(STORED, {new_id: score})
         fields: dict[Any, str] = {"lead": lead, f"src:{alert.article.source}": new_id}
         if lead == new_id:
@@ -386,6 +393,11 @@ class AlertArchive:
     async def _intersect(
         self, groups: list[list[str]], top: str, count: int
     ) -> list[tuple[str, float]]:
+        """A page of the stories in every group (in any key of each). The index keys hold
+        stories' first alerts only, so a single key is read as it is."""
+        if len(groups) == 1 and len(groups[0]) == 1:
+            rows = await self.redis.zrevrangebyscore(groups[0][0], top, "-inf", 0, count, True)
+            return cast(list[tuple[str, float]], rows)
         temp = f"{PREFIX}tmp:{uuid.uuid4().hex}"
         unions = []
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -396,13 +408,11 @@ class AlertArchive:
                 union = f"{temp}:{number}"
                 pipe.zunionstore(union, group, aggregate="MAX")
                 unions.append(union)
-            pipe.zinterstore(temp, [TIME, *unions], aggregate="MAX")
+            pipe.zinterstore(temp, unions, aggregate="MAX")
             pipe.zrevrangebyscore(temp, top, "-inf", 0, count, True)
-            made = [temp, *(u for u in unions if u.startswith(temp))]
-            pipe.delete(*made)
+            pipe.delete(temp, *(u for u in unions if u.startswith(temp)))
             results = await pipe.execute()
-        rows: list[tuple[str, float]] = results[-2]
-        return rows
+        return cast(list[tuple[str, float]], results[-2])
 
     async def claims(
         self,

@@ -81,6 +81,18 @@ class SubscriptionViews:
         check_subscription(subscription, allow_private=self.notifier.settings.allow_private_targets)
         return subscription
 
+    def _validated(
+        self, request: web.Request, data: dict[str, Any], stored: Subscription | None
+    ) -> Subscription | web.Response:
+        """The subscription the form describes, or the form again with its errors."""
+        try:
+            return self._check(data)
+        except ValidationError as error:
+            errors = field_errors(error)
+        except SubscriptionRefusedError as error:
+            errors = {"url": str(error)}
+        return self._form(request, values=data, stored=stored, errors=errors)
+
     def _form(
         self,
         request: web.Request,
@@ -120,12 +132,9 @@ class SubscriptionViews:
         form = await request.post()
         subscription_id = str(form.get("id", "")).strip()
         data = subscription_data(form, subscription_id, None)
-        try:
-            subscription = self._check(data)
-        except ValidationError as error:
-            return self._form(request, values=data, stored=None, errors=field_errors(error))
-        except SubscriptionRefusedError as error:
-            return self._form(request, values=data, stored=None, errors={"url": str(error)})
+        subscription = self._validated(request, data, None)
+        if isinstance(subscription, web.Response):
+            return subscription
         if await self.store.get(subscription.id) is not None:
             errors = {"id": f"a subscription {subscription.id!r} exists already"}
             return self._form(request, values=data, stored=None, errors=errors)
@@ -176,12 +185,9 @@ class SubscriptionViews:
     async def update(self, request: web.Request) -> web.Response:
         stored = await self._existing(request)
         data = subscription_data(await request.post(), stored.id, stored)
-        try:
-            subscription = self._check(data)
-        except ValidationError as error:
-            return self._form(request, values=data, stored=stored, errors=field_errors(error))
-        except SubscriptionRefusedError as error:
-            return self._form(request, values=data, stored=stored, errors={"url": str(error)})
+        subscription = self._validated(request, data, stored)
+        if isinstance(subscription, web.Response):
+            return subscription
         await self.store.put(subscription)
         raise see_other(f"/subscriptions/{stored.id}", "saved")
 
