@@ -173,6 +173,14 @@ NOTIFIER_DUE_JOBS = Gauge(
     ["channel"],
 )
 
+# Console
+CONSOLE_LOGIN_OUTCOMES = ("ok", "wrong_token", "throttled", "stale_form", "closed")
+CONSOLE_LOGINS = Counter(
+    "vigil_console_logins_total",
+    "Console login attempts by outcome (ok, wrong_token, throttled, stale_form, closed).",
+    ["outcome"],
+)
+
 # Process
 READY = Gauge("vigil_ready", "1 when the component is ready to work, 0 otherwise.", ["component"])
 
@@ -212,3 +220,4 @@ prime(POLLER_WEBSUB, ["subscribed", "subscribe_failed", "verified", "refused", "
                       "bad_signature"])  # fmt: skip
 prime(POLLER_FULL_TEXT, ["extracted", "empty", "failed"])
 prime(CLASSIFICATIONS, ["flagged", "not_flagged"])
+prime(CONSOLE_LOGINS, CONSOLE_LOGIN_OUTCOMES)

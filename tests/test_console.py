@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import aiohttp
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from services.notifier.deliverylog import DeliveryLog
@@ -73,6 +74,8 @@ async def test_a_wrong_token_gets_a_message_and_no_session_and_attempts_are_limi
     settings: Settings, redis: Redis, tmp_path: Path
 ) -> None:
     settings = console_settings(settings, tmp_path)
+    before = REGISTRY.get_sample_value("vigil_console_logins_total", {"outcome": "wrong_token"})
+    assert before is not None
     async with running_console(settings, redis) as console, browser_like(console.url) as client:
         jar = client.cookie_jar
         for _ in range(settings.console.login_attempts):
@@ -81,6 +84,10 @@ async def test_a_wrong_token_gets_a_message_and_no_session_and_attempts_are_limi
                 assert reply.status == 401
                 assert "That is not the admin token." in await reply.text()
             assert "vigil_session" not in {c.key for c in jar}
+        assert (
+            REGISTRY.get_sample_value("vigil_console_logins_total", {"outcome": "wrong_token"})
+            == before + settings.console.login_attempts
+        )
         async with client.get("/claims", allow_redirects=False) as reply:
             assert reply.status == 303
         # Past the limit even the right token waits.
@@ -279,6 +286,11 @@ async def test_new_alerts_stream_live_to_the_alerts_view(
             async with asyncio.timeout(10):
                 while "Raid near Idlib" not in received:
                     received += (await stream.content.readline()).decode()
+            # Stopping the service ends the open stream at once (no wait for the grace).
+            console.stop.set()
+            async with asyncio.timeout(5):
+                while not stream.content.at_eof():
+                    await stream.content.readany()
         assert "event: alert" in received
         assert "Not Syria" not in received
 
@@ -384,3 +396,17 @@ async def test_the_sources_view_shows_health_and_hides_credentials(
 
 async def test_the_delivery_log_helper_reads_what_the_console_shows(redis: Redis) -> None:
     assert await DeliveryLog(redis, 10).lines("nobody") == []
+
+
+async def test_without_an_admin_token_the_console_is_closed(
+    settings: Settings, redis: Redis, tmp_path: Path
+) -> None:
+    settings = console_settings(settings, tmp_path).model_copy(update={"admin_token": None})
+    async with running_console(settings, redis) as console, browser_like(console.url) as client:
+        csrf = await page_csrf(client, "/")
+        async with client.get("/") as page:
+            assert "The console is closed" in await page.text()
+        async with client.post("/login", data={"token": "", "csrf": csrf}) as reply:
+            assert reply.status == 403
+        async with client.get("/claims", allow_redirects=False) as reply:
+            assert reply.status == 303

@@ -25,6 +25,7 @@ from services.console.pages import STATIC, render, see_other, setup_templates
 from services.console.session import SESSION, Sessions, same_origin
 from services.console.subscriptions import ConsoleNotifier, SubscriptionViews
 from services.poller.sources import Source
+from shared import metrics
 from shared.settings import Settings
 
 log = structlog.get_logger(component="console")
@@ -123,23 +124,33 @@ class Console:
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         remote = request.remote or "unknown"
-        if not same_origin(request) or not self.sessions.login_form_ok(
-            request, str(form.get("csrf", ""))
-        ):
-            return self.login_page(request, error="The form expired: try again.", status=403)
-        if await self.sessions.throttled(remote):
-            log.warning("console.login_throttled", remote=remote)
-            return self.login_page(
-                request, error="Too many failed attempts: wait ten minutes.", status=429
-            )
-        if not self.sessions.token_matches(str(form.get("token", ""))):
+        refusal = await self._refusal(request, str(form.get("csrf", "")), remote)
+        if refusal is None and not self.sessions.token_matches(str(form.get("token", ""))):
             await self.sessions.failed(remote)
             log.warning("console.login_failed", remote=remote)
-            return self.login_page(request, error="That is not the admin token.", status=401)
+            refusal = ("wrong_token", "That is not the admin token.", 401)
+        if refusal is not None:
+            outcome, message, status = refusal
+            metrics.CONSOLE_LOGINS.labels(outcome).inc()
+            return self.login_page(request, error=message, status=status)
         response = web.HTTPSeeOther("/")
         await self.sessions.start(request, response)
+        metrics.CONSOLE_LOGINS.labels("ok").inc()
         log.info("console.login", remote=remote)
         raise response
+
+    async def _refusal(
+        self, request: web.Request, csrf: str, remote: str
+    ) -> tuple[str, str, int] | None:
+        """Why a login cannot even be tried: (outcome, message, status), or None."""
+        if not self.sessions.enabled:
+            return "closed", "The console is closed: set VIGIL_ADMIN_TOKEN.", 403
+        if not same_origin(request) or not self.sessions.login_form_ok(request, csrf):
+            return "stale_form", "The form expired: try again.", 403
+        if await self.sessions.throttled(remote):
+            log.warning("console.login_throttled", remote=remote)
+            return "throttled", "Too many failed attempts: wait ten minutes.", 429
+        return None
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = see_other("/", "logged_out")
