@@ -20,7 +20,8 @@ E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 # Stream bus
 BUS_MESSAGES = Counter(
     "vigil_bus_messages_total",
-    "Stream entries handled by consumers, by outcome (acked, failed, dead_lettered).",
+    "Stream entries handled by consumers, by outcome (acked, failed, dead_lettered, trimmed, "
+    "skipped by an observer group).",
     ["stream", "group", "outcome"],
 )
 BUS_HANDLE_SECONDS = Histogram(
@@ -58,7 +59,7 @@ CONSUMER_PENDING = Gauge(
 STREAM_LENGTH = Gauge("vigil_stream_length_messages", "Entries held in a stream.", ["stream"])
 
 # The labels each consumer's counters are created with (shared/bus.py primes them).
-BUS_OUTCOMES = ("acked", "failed", "dead_lettered", "trimmed")
+BUS_OUTCOMES = ("acked", "failed", "dead_lettered", "trimmed", "skipped")
 BUS_ERROR_KINDS = ("connection", "nogroup")
 BUS_DEAD_LETTER_REASONS = ("decode", "max_deliveries", "rejected")
 

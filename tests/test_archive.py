@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from services.archive.service import ArchiveService
@@ -17,9 +18,9 @@ from services.archive.store import (
 )
 from shared.bus import StreamBus
 from shared.settings import ArchiveSettings, Settings
-from shared.streams import ALERTS
+from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
-from tests.helpers import background, wait_for
+from tests.helpers import background, group_done, wait_for
 
 T0_MS = 1_800_000_000_000
 
@@ -201,3 +202,19 @@ async def test_the_archive_component_stores_alerts_from_its_own_group(
     [group] = await redis.xinfo_groups(ALERTS)
     assert group["name"] == "archive"
     assert group["pending"] == 0
+
+
+async def test_the_archive_skips_what_it_cannot_read_and_leaves_dead_letters_to_the_notifier(
+    redis: Redis, settings: Settings
+) -> None:
+    labels = {"stream": ALERTS, "group": "archive", "outcome": "skipped"}
+    before = REGISTRY.get_sample_value("vigil_bus_messages_total", labels) or 0
+    stored: list[float] = []
+    service = ArchiveService(settings, redis, on_stored=lambda: stored.append(time.time()))
+    await redis.xadd(ALERTS, {"unexpected": "shape"})
+    await StreamBus(redis).publish(ALERTS, make_alert("x1"))
+    async with background(service):
+        await wait_for(lambda: stored, message="the good alert archived")
+        await wait_for(lambda: group_done(redis, ALERTS), message="the poison acknowledged")
+    assert await redis.xlen(DEAD) == 0
+    assert REGISTRY.get_sample_value("vigil_bus_messages_total", labels) == before + 1

@@ -45,6 +45,7 @@ class ArchiveService:
             name=settings.consumer_name,
             model=Alert,
             handler=self.handle,
+            observer=True,  # the notifier's group dead-letters what neither can read
         )
 
     def is_ready(self) -> bool:
