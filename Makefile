@@ -20,7 +20,18 @@ $(STAMP): requirements/dev.lock pyproject.toml
 run: $(STAMP) ## the whole system on an embedded Redis
 	$(BIN)/vigil up
 
-test: $(STAMP) ## lint, type-check and the test suite against real servers
+# The console's browser tests drive Debian's Chromium through Playwright (never a browser build
+# that Playwright would download); CI runs as root on a fresh machine and installs it here.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make test: the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	fi
+
+test: $(STAMP) $(CHROMIUM) ## lint, type-check and the test suite against real servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -38,11 +49,12 @@ bench-pipeline: $(STAMP) ## articles/s beside the stream ceiling, fetch-to-webho
 bench-language: $(STAMP) ## language detector accuracy per language on the labeled corpus
 	$(BIN)/python bench/language_bench.py
 
-lock: ## re-resolve the pinned lock files after editing pyproject.toml
-	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements/runtime.lock
-	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements/dev.lock
+lock: $(STAMP) ## re-resolve the pinned lock files after editing pyproject.toml (uv, in the venv)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 -q -o requirements/dev.lock
 	$(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
-		| uv pip compile - --generate-hashes --python-version 3.11 -q -o requirements/build.lock
+		| $(BIN)/uv pip compile - --generate-hashes --python-version 3.11 -q -o requirements/build.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

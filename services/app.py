@@ -9,12 +9,15 @@ from typing import Literal
 
 import structlog
 
+from services.archive.service import ArchiveService
 from services.classifier.service import ClassifierService
+from services.console.web import Console
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.poller.service import PollerService
-from services.poller.sources import load_sources
+from services.poller.sources import Source, load_sources
+from services.terminal import TerminalView
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
 from shared.language import load_models
@@ -33,9 +36,14 @@ log = structlog.get_logger(component="runtime")
 
 
 async def run_services(
-    settings: Settings, names: Sequence[ServiceName], *, stop: asyncio.Event | None = None
+    settings: Settings,
+    names: Sequence[ServiceName],
+    *,
+    stop: asyncio.Event | None = None,
+    terminal: TerminalView | None = None,
 ) -> None:
-    """Run the named services in this process until SIGTERM, SIGINT or ``stop``."""
+    """Run the named services in this process until SIGTERM, SIGINT or ``stop``; with a
+    ``terminal``, alerts go to its screen above its status line."""
     if settings.redis_url is None:
         raise ConfigError("VIGIL_REDIS_URL is required (or run `vigil up` for an embedded Redis)")
     # Validate every file before connecting to anything: bad config fails fast.
@@ -71,9 +79,14 @@ async def run_services(
     if "classifier" in names:
         components.append(ClassifierService(settings, redis))
     if "notifier" in names:
-        notifier = NotifierService(settings, redis, subscriptions)
-        components.append(notifier)
-        setups.append(notifier.setup_app)
+        console_out = terminal.alerts if terminal else None
+        notifier = NotifierService(settings, redis, subscriptions, console=console_out)
+        console = Console(settings, redis, notifier, sources or _readable_sources(settings))
+        archive = ArchiveService(settings, redis, on_stored=console.live.wake)
+        components += [notifier, archive, console]
+        setups += [notifier.setup_app, console.setup_app]
+    if terminal is not None:
+        components.append(terminal.status_line(settings, redis, [s.id for s in sources]))
     await serve(
         components,
         redis=redis,
@@ -83,3 +96,13 @@ async def run_services(
         stop=stop,
         grace_seconds=settings.bus.shutdown_grace_seconds,
     )
+
+
+def _readable_sources(settings: Settings) -> list[Source]:
+    """The sources file, for the console's Sources view of a process that polls nothing; an
+    unreadable file only leaves that view empty (the pollers read their own)."""
+    try:
+        return load_sources(settings.sources_file or DEFAULT_SOURCES)
+    except ConfigError as error:
+        log.warning("runtime.sources_unreadable", error=str(error))
+        return []

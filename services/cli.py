@@ -19,6 +19,7 @@ from services.dlq import dlq
 from services.notifier.cli import subscriptions
 from services.poller.cli import sources
 from services.status import status
+from services.terminal import TerminalView
 from shared import signals
 from shared.embedded_redis import EmbeddedRedis, RedisServerError
 from shared.logging import configure_logging
@@ -63,29 +64,33 @@ def _settings() -> Settings:
     return settings
 
 
-def _run(names: Sequence[str], settings: Settings) -> None:
+def _run(names: Sequence[str], settings: Settings, terminal: TerminalView | None = None) -> None:
     from services.app import run_services  # noqa: PLC0415 - imports every service
 
-    asyncio.run(run_services(settings, names))  # type: ignore[arg-type]
+    asyncio.run(run_services(settings, names, terminal=terminal))  # type: ignore[arg-type]
 
 
 @main.command()
 def up() -> None:
     """Run the whole system in one process.
 
+    On a terminal, alerts print as blocks above one live status line, and a source's
+    repeated failures are summarised; elsewhere the logs are complete JSON lines.
+
     Without VIGIL_REDIS_URL a private redis-server is started (data under VIGIL_DATA_DIR)
     and stopped on exit. Without VIGIL_SOURCES_FILE / VIGIL_SUBSCRIPTIONS_FILE the bundled
     defaults are used: real news feeds, an offline sample feed and a console subscriber.
     """
     settings = _settings()
+    terminal = TerminalView.open(settings.log)
     names = ("poller", "classifier", "notifier")
     if settings.redis_url is not None:
-        _run(names, settings)
+        _run(names, settings, terminal)
         return
     with EmbeddedRedis(settings.data_dir / "redis") as server:
         signals.on_forced_exit(server.stop)  # a stuck process never leaves Redis behind
         click.echo(f"vigil: embedded Redis at {server.url} (data in {server.data_dir})", err=True)
-        _run(names, settings.model_copy(update={"redis_url": server.url}))
+        _run(names, settings.model_copy(update={"redis_url": server.url}), terminal)
 
 
 def _service_command(name: str) -> Callable[[], None]:

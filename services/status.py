@@ -45,7 +45,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
             for row in rows]  # fmt: skip
 
 
-def _subscription_health(row: dict[str, Any], now: float) -> str:
+def subscription_health(row: dict[str, Any], now: float) -> str:
     state = row["state"]
     if not row["enabled"]:
         return "disabled" + (f" ({state['disabled_reason']})" if state["disabled_reason"] else "")
@@ -75,7 +75,7 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     subs: list[tuple[str, ...]] = [
         ("SUBSCRIPTION", "CHANNEL", "MODE", "STATE", "DELIVERED", "FAILED", "DEAD", "WAITING")
     ]
-    subs += [(row["id"], row["channel"], row["mode"], _subscription_health(row, now),
+    subs += [(row["id"], row["channel"], row["mode"], subscription_health(row, now),
               str(row["state"]["delivered"]), str(row["state"]["failed"]),
               str(row["state"]["dead_lettered"]), str(row["jobs_waiting"]))
              for row in data["subscriptions"]]  # fmt: skip

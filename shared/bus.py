@@ -179,6 +179,13 @@ class StreamBus:
         rows = await self.redis.xrange(DEAD, min=start, max="+", count=count)
         return [(str(entry_id), _letter(fields)) for entry_id, fields in rows or ()]
 
+    async def newest_dead_letters(
+        self, *, end: str = "+", count: int = 100
+    ) -> list[tuple[str, DeadLetter]]:
+        """The newest dead letters up to ``end`` (inclusive), newest first."""
+        rows = await self.redis.xrevrange(DEAD, max=end, min="-", count=count)
+        return [(str(entry_id), _letter(fields)) for entry_id, fields in rows or ()]
+
     async def get_dead_letter(self, dead_id: str) -> DeadLetter | None:
         """One dead letter by its id in the dead-letter stream."""
         rows = await self.redis.xrange(DEAD, min=dead_id, max=dead_id, count=1)
@@ -241,10 +248,23 @@ class StreamBus:
                     metrics.CONSUMER_LAG.labels(stream, status.group).set(status.lag)
 
     def consumer(
-        self, *, stream: str, group: str, name: str, model: type[M], handler: Handler[M]
+        self,
+        *,
+        stream: str,
+        group: str,
+        name: str,
+        model: type[M],
+        handler: Handler[M],
+        observer: bool = False,
     ) -> Consumer[M]:
-        """A consumer of ``stream`` in ``group`` that hands each message to ``handler``."""
-        return Consumer(self, stream=stream, group=group, name=name, model=model, handler=handler)
+        """A consumer of ``stream`` in ``group`` that hands each message to ``handler``.
+
+        An ``observer`` group (a second reader of a stream that another group acts on, like
+        the archive of ``vigil:alerts``) skips the entries it cannot use instead of
+        dead-lettering them: the acting group dead-letters them once, with its reason.
+        """
+        return Consumer(self, stream=stream, group=group, name=name, model=model,
+                        handler=handler, observer=observer)  # fmt: skip
 
 
 def _errors_key(stream: str, group: str) -> str:
@@ -268,8 +288,10 @@ class Consumer(Generic[M]):
         name: str,
         model: type[M],
         handler: Handler[M],
+        observer: bool = False,
     ) -> None:
         self.bus = bus
+        self.observer = observer
         self.redis = bus.redis
         self.settings = bus.settings
         self.stream = stream
@@ -461,6 +483,11 @@ class Consumer(Generic[M]):
     async def _dead_letter(
         self, entry_id: str, fields: Mapping[str, str], reason: str, deliveries: int
     ) -> None:
+        if self.observer:
+            await self.redis.xack(self.stream, self.group, entry_id)
+            metrics.BUS_MESSAGES.labels(self.stream, self.group, "skipped").inc()
+            self._log.warning("bus.entry_skipped", entry_id=entry_id, reason=reason)
+            return
         await self.bus.dead_letter(
             stream=self.stream,
             group=self.group,

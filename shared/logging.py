@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any, TextIO
 
 import structlog
@@ -28,8 +28,13 @@ def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
-    """Configure structlog and route the standard library's logging through it."""
+def configure_logging(
+    settings: LogSettings,
+    stream: TextIO | None = None,
+    processors: Sequence[structlog.types.Processor] = (),
+) -> None:
+    """Configure structlog and route the standard library's logging through it; ``processors``
+    run before rendering (the terminal view's summary)."""
     out = stream or sys.stderr
     use_json = settings.format == "json" or (settings.format == "auto" and not out.isatty())
     level = logging.getLevelNamesMapping()[settings.level.upper()]
@@ -38,6 +43,7 @@ def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> No
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _mask_secrets,
+        *processors,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()

@@ -47,7 +47,8 @@ for _stage in STAGES:  # every stage has a series from the start, before its fir
 # Stream bus
 BUS_MESSAGES = Counter(
     "vigil_bus_messages_total",
-    "Stream entries handled by consumers, by outcome (acked, failed, dead_lettered).",
+    "Stream entries handled by consumers, by outcome (acked, failed, dead_lettered, trimmed, "
+    "skipped by an observer group).",
     ["stream", "group", "outcome"],
 )
 BUS_HANDLE_SECONDS = Histogram(
@@ -85,7 +86,7 @@ CONSUMER_PENDING = Gauge(
 STREAM_LENGTH = Gauge("vigil_stream_length_messages", "Entries held in a stream.", ["stream"])
 
 # The labels each consumer's counters are created with (shared/bus.py primes them).
-BUS_OUTCOMES = ("acked", "failed", "dead_lettered", "trimmed")
+BUS_OUTCOMES = ("acked", "failed", "dead_lettered", "trimmed", "skipped")
 BUS_ERROR_KINDS = ("connection", "nogroup")
 BUS_DEAD_LETTER_REASONS = ("decode", "max_deliveries", "rejected")
 
@@ -203,6 +204,14 @@ NOTIFIER_DUE_JOBS = Gauge(
     ["channel"],
 )
 
+# Console
+CONSOLE_LOGIN_OUTCOMES = ("ok", "wrong_token", "throttled", "stale_form", "closed")
+CONSOLE_LOGINS = Counter(
+    "vigil_console_logins_total",
+    "Console login attempts by outcome (ok, wrong_token, throttled, stale_form, closed).",
+    ["outcome"],
+)
+
 # Process
 READY = Gauge("vigil_ready", "1 when the component is ready to work, 0 otherwise.", ["component"])
 
@@ -242,3 +251,4 @@ prime(POLLER_WEBSUB, ["subscribed", "subscribe_failed", "verified", "refused", "
                       "bad_signature"])  # fmt: skip
 prime(POLLER_FULL_TEXT, ["extracted", "empty", "failed"])
 prime(CLASSIFICATIONS, ["flagged", "not_flagged"])
+prime(CONSOLE_LOGINS, CONSOLE_LOGIN_OUTCOMES)

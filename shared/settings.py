@@ -192,6 +192,30 @@ class NotifierSettings(BaseModel):
     unsubscribe_url: str | None = Field(
         default=None, description="base URL for email List-Unsubscribe links"
     )
+    delivery_log_length: int = Field(
+        default=1000, ge=10, description="attempts kept per subscriber for the console's log"
+    )
+
+
+class ArchiveSettings(BaseModel):
+    """The alert archive the console reads (services/archive): how much history Redis keeps."""
+
+    days: float = Field(default=30.0, gt=0, description="alerts older than this are dropped")
+    max_alerts: int = Field(
+        default=100_000, ge=100, description="the oldest alerts beyond this many are dropped"
+    )
+    trim_interval_seconds: float = Field(default=60.0, gt=0)
+
+
+class ConsoleSettings(BaseModel):
+    """The web console served next to the admin API (services/console)."""
+
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="a login lasts this long"
+    )
+    login_attempts: int = Field(
+        default=10, ge=1, description="failed logins per address in 10 minutes before a pause"
+    )
 
 
 class Settings(BaseSettings):
@@ -221,6 +245,8 @@ class Settings(BaseSettings):
     poller: PollerSettings = PollerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     notifier: NotifierSettings = NotifierSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("redis_url")
     @classmethod

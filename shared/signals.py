@@ -14,6 +14,7 @@ Python signal handler, not the event loop's, because it must work while the loop
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -50,8 +51,10 @@ def on_forced_exit(hook: Callable[[], None]) -> None:
 
 def _report(event: str, **fields: str) -> None:
     # Plain stderr, not structlog: the event loop (and whatever holds its locks) may be stuck.
-    sys.stderr.write(json.dumps({"event": event, "level": "error", **fields}) + "\n")
-    sys.stderr.flush()
+    # A closed terminal (EIO) or pipe must not keep the process from ending.
+    with contextlib.suppress(OSError):
+        sys.stderr.write(json.dumps({"event": event, "level": "error", **fields}) + "\n")
+        sys.stderr.flush()
 
 
 def _force_exit(reason: str) -> None:

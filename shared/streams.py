@@ -16,6 +16,7 @@ DELIVERIES = "vigil:deliveries"  # notifier jobs put back by `vigil dlq replay`
 
 CLASSIFIER_GROUP = "classifier"
 NOTIFIER_GROUP = "notifier"
+ARCHIVE_GROUP = "archive"  # the console's history of vigil:alerts (services/archive)
 
 M = TypeVar("M", bound=Message)
 

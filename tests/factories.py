@@ -17,9 +17,12 @@ def make_alert(
     stances: tuple[Stance, ...] = ("acknowledgment",),
     title: str = "Turkey sends troops to Libya",
     claimant: str = "Turkish defence ministry",
+    claims: tuple[tuple[str, Stance, Theater], ...] | None = None,
+    language: str = "en",
+    evidence: str = "Turkish troops arrived in Tripoli, the Turkish defence ministry said.",
 ) -> Alert:
-    """A flagged alert with one claim; every field can be varied."""
-    evidence = "Turkish troops arrived in Tripoli, the Turkish defence ministry said."
+    """A flagged alert with one claim (or ``claims``: claimant, stance, theater); every field
+    can be varied."""
     stance = stances[0] if stances else "report"
     article = Article(
         id=article_id,
@@ -28,8 +31,13 @@ def make_alert(
         text=evidence,
         source=source,
         published_at=datetime(2026, 11, 24, 8, tzinfo=UTC),
-        language="en",
+        language=language,
         story_id=story_id,
+    )
+    listed = (
+        [Claim(claimant=c, stance=s, theater=t, evidence=evidence) for c, s, t in claims]
+        if claims is not None
+        else [Claim(claimant=claimant, stance=stance, evidence=evidence)]
     )
     verdict = Classification(
         id=article_id,
@@ -37,7 +45,8 @@ def make_alert(
         score=score,
         theaters=list(theaters),
         stances=list(stances),
-        claims=[Claim(claimant=claimant, stance=stance, evidence=evidence)],
+        claims=listed,
         evidence=[evidence],
+        language=language,
     )
     return Alert(alert_id=f"alert_{article_id}", article=article, classification=verdict)

@@ -97,6 +97,6 @@ async def background(runnable: Runnable) -> AsyncIterator[asyncio.Event]:
 
 
 async def group_done(redis: Redis, stream: str) -> bool:
-    """Whether the stream's (only) consumer group has read and acknowledged every entry."""
-    [info] = await redis.xinfo_groups(stream)
-    return bool(info["lag"] == 0 and info["pending"] == 0)
+    """Whether every consumer group of the stream has read and acknowledged every entry."""
+    groups = await redis.xinfo_groups(stream)
+    return bool(groups) and all(info["lag"] == 0 and info["pending"] == 0 for info in groups)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
+from services.poller.fetch import Validators
 from services.poller.schedule import DUE_KEY
 from services.poller.sources import Source
+from services.poller.state import StateStore, daily_key
 from shared.embedded_redis import free_port
 from shared.settings import Settings
 from tests.helpers import local_server, wait_for
@@ -317,3 +320,16 @@ async def test_sources_lost_from_the_schedule_are_polled_again(
 async def _polled(redis: Redis, sources: list[Source]) -> bool:
     outcomes = [(await state(redis, source.id)).last_outcome for source in sources]
     return outcomes == ["ok"] * len(sources)
+
+
+async def test_new_articles_are_counted_per_day_for_the_console(redis: Redis) -> None:
+    store = StateStore(redis)
+    for new in (4, 2):
+        await store.success("wire", outcome="ok", validators=Validators(None, None),
+                            new_items=new, interval=60)  # fmt: skip
+    assert await store.articles_per_day(["wire", "quiet"]) == [6.0, 0.0]
+    # Past days: the average since the first day with articles (today not counted).
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%d")
+    await redis.hset(daily_key("wire"), three_days_ago, 30)
+    assert await store.articles_per_day(["wire"]) == [10.0]
+    assert 0 < await redis.ttl(daily_key("wire")) <= 8 * 86_400

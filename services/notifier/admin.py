@@ -219,9 +219,9 @@ class AdminApi:
         return _json(await self._view(updated))
 
     async def enable(self, request: web.Request) -> web.Response:
-        current = await self._existing(request)
-        updated = current.model_copy(update={"enabled": True})
-        await self.store.put(updated)
+        await self._existing(request)
+        updated = await self.store.enable(request.match_info["id"])
+        assert updated is not None
         return _json(await self._view(updated))
 
     async def send_test(self, request: web.Request) -> web.Response:

@@ -153,11 +153,7 @@ def _toggle(subscription_id: str, enabled: bool) -> None:
         store = SubscriptionStore(redis)
         if not enabled:
             return await store.disable(subscription_id, "disabled by an operator")
-        current = await store.get(subscription_id)
-        if current is not None:
-            current = current.model_copy(update={"enabled": True})
-            await store.put(current)
-        return current
+        return await store.enable(subscription_id)
 
     if with_redis(run) is None:
         raise ConfigError(f"no subscription {subscription_id!r}")

@@ -19,6 +19,7 @@ import structlog
 
 from services.notifier.channels.base import Channel, SendResult
 from services.notifier.channels.registry import lease_seconds
+from services.notifier.deliverylog import DeliveryLog
 from services.notifier.jobs import DeliveryJob, JobQueue
 from services.notifier.policy import (
     RATE_LIMITED,
@@ -71,6 +72,7 @@ class Dispatcher:
         self.channels = channels
         self.clock = clock
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.delivery_log = DeliveryLog(queue.redis, self.config.delivery_log_length)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -177,8 +179,9 @@ class Dispatcher:
             await self.queue.finish(job)
             return
         job = job.model_copy(update={"alerts": alerts})
-        result = await self._send(subscription, job)
+        result, seconds = await self._send(subscription, job)
         now = self.clock()
+        await self.delivery_log.attempt(job, result, at=now, seconds=seconds)
         subscriber = await self._observed(subscriber, result, now)
         await self._apply(decide(result, job, subscriber, self.config, now), job, subscriber, now)
 
@@ -214,18 +217,19 @@ class Dispatcher:
         )
         return Subscriber(subscriber.subscription, subscriber.state, window)
 
-    async def _send(self, subscription: Subscription, job: DeliveryJob) -> SendResult:
+    async def _send(self, subscription: Subscription, job: DeliveryJob) -> tuple[SendResult, float]:
+        """The attempt's result and how long it took."""
         channel = self.channels[subscription.channel]
         started = time.perf_counter()
         try:
-            return await channel.send(subscription, job, job.alerts)
+            result = await channel.send(subscription, job, job.alerts)
         except Exception as error:
             log.exception("notifier.channel_crashed", channel=subscription.channel)
-            return SendResult("retry", f"{type(error).__name__}: {error}"[:300])
-        finally:
-            elapsed = time.perf_counter() - started
-            metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(elapsed)
-            metrics.STAGE_SECONDS.labels("deliver").observe(elapsed)
+            result = SendResult("retry", f"{type(error).__name__}: {error}"[:300])
+        seconds = time.perf_counter() - started
+        metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(seconds)
+        metrics.STAGE_SECONDS.labels("deliver").observe(seconds)
+        return result, seconds
 
     async def _apply(
         self, decision: Decision, job: DeliveryJob, subscriber: Subscriber, now: float
@@ -253,12 +257,12 @@ class Dispatcher:
                 await self._fold(job, channel, minute)
             case DeadLetter(job=dead, reason=reason, open_circuit_until=open_until):
                 await self._open_circuit(job.subscription_id, open_until, now)
-                await self._dead_letter(dead, reason, channel, known=subscription is not None)
+                await self._dead_letter(dead, reason, channel, now, known=subscription is not None)
             case Disable(job=dead, reason=reason):
                 await self.store.disable(job.subscription_id, reason)
                 metrics.DELIVERIES.labels(channel, "disabled").inc()
                 log.warning("notifier.subscription_disabled", reason=reason)
-                await self._dead_letter(dead, reason, channel, known=True)
+                await self._dead_letter(dead, reason, channel, now, known=True)
             case Deliver():  # only without a subscription, which the policy dead-letters
                 raise AssertionError("deliver without a subscription")
 
@@ -291,10 +295,10 @@ class Dispatcher:
         metrics.DELIVERIES.labels(channel, "rate_limited").inc()
 
     async def _dead_letter(
-        self, job: DeliveryJob, reason: str, channel: str, *, known: bool
+        self, job: DeliveryJob, reason: str, channel: str, now: float, *, known: bool
     ) -> None:
         """Keep the job with its history in ``vigil:dead``; ``vigil dlq replay`` resends it."""
-        await self.bus.dead_letter(
+        dead_id = await self.bus.dead_letter(
             stream=DELIVERIES,
             group=NOTIFIER_GROUP,
             entry_id=job.id,
@@ -307,6 +311,7 @@ class Dispatcher:
         metrics.DELIVERIES.labels(channel, "dead_lettered").inc()
         if known:
             await self.store.record_dead_letter(job.subscription_id)
+            await self.delivery_log.dead_lettered(job, reason, dead_id, now)
 
 
 def _owed(job: DeliveryJob, subscription: Subscription | None) -> DeliveryJob:

@@ -285,6 +285,22 @@ class JobQueue:
         alerts = [Alert.model_validate_json(row) for row in rows]
         return sorted(alerts, key=_reading_order)
 
+    async def hurry(self, job_id: str, now: float) -> bool:
+        """Make a job that waits for a retry due now (the console's "retry now"); False if it
+        is not waiting: finished, dead-lettered, or leased by a send in flight (a leased job
+        is due at most its lease ahead, a waiting one later)."""
+        body = await self.redis.hget(JOBS, job_id)
+        if body is None:
+            return False
+        job = DeliveryJob.model_validate_json(body)
+        key = self._due_key(job)
+        due = await self.redis.zscore(key, job_id)
+        lease = self.leases.get(job.channel or "", max(self.leases.values(), default=0.0))
+        if due is None or float(due) <= now + lease:
+            return False
+        await self.redis.zadd(key, {job_id: now}, xx=True)
+        return True
+
     async def finish(self, job: DeliveryJob) -> None:
         """Forget a job that was delivered."""
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -5,8 +5,8 @@ subscriptions created through the admin API or ``vigil subscriptions`` live only
 A version counter lets replicas notice a change without re-reading every alert.
 
 Per subscriber: ``state:{id}`` (counters, circuit, pause: :class:`DeliveryState`),
-``window:{id}`` (successes and failures per period of the breaker's window) and
-``rate:{id}:{minute}`` (messages sent in a minute).
+``window:{id}`` (successes and failures per period of the breaker's window),
+``rate:{id}:{minute}`` (messages sent in a minute) and ``log:{id}`` (the delivery log).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from services.notifier.deliverylog import log_key
 from services.notifier.jobs import PREFIX
 from services.notifier.state import DeliveryState, Window
 from services.notifier.subscriptions import Subscription
@@ -150,10 +151,21 @@ class SubscriptionStore:
     async def delete(self, subscription_id: str) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(SUBSCRIPTIONS, subscription_id)
-            pipe.delete(_state_key(subscription_id), _window_key(subscription_id))
+            pipe.delete(
+                _state_key(subscription_id), _window_key(subscription_id), log_key(subscription_id)
+            )
             pipe.incr(VERSION)
             deleted, _, _ = await pipe.execute()
         return bool(deleted)
+
+    async def enable(self, subscription_id: str) -> Subscription | None:
+        """Turn a subscription back on; None if there is none."""
+        current = await self.get(subscription_id)
+        if current is None:
+            return None
+        updated = current.model_copy(update={"enabled": True})
+        await self.put(updated)
+        return updated
 
     async def disable(self, subscription_id: str, reason: str) -> Subscription | None:
         """Turn a subscription off (by an operator, after ``410 Gone``, or a dead endpoint)."""

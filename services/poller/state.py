@@ -1,19 +1,22 @@
 """Per-source state in Redis: HTTP validators for conditional GETs, and health.
 
 One hash per source (``vigil:poller:source:<id>``), shared by replicas and kept across
-restarts; ``vigil sources status`` and the health gauges read it.
+restarts; ``vigil sources status`` and the health gauges read it. New articles are also
+counted per UTC day (``vigil:poller:daily:<id>``, a week kept) for the console.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
 from services.poller.fetch import Validators
 
 _ERROR_TEXT_LIMIT = 300
+DAYS_KEPT = 7
 
 
 async def read_hash(redis: Redis, key: str) -> dict[str, str]:
@@ -24,6 +27,14 @@ async def read_hash(redis: Redis, key: str) -> dict[str, str]:
 
 def state_key(source_id: str) -> str:
     return f"vigil:poller:source:{source_id}"
+
+
+def daily_key(source_id: str) -> str:
+    return f"vigil:poller:daily:{source_id}"
+
+
+def _day(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,26 @@ class StateStore:
                 "interval": interval,
             })  # fmt: skip
             pipe.hincrby(key, "items_seen", new_items)
+            if new_items:
+                pipe.hincrby(daily_key(source_id), _day(datetime.now(UTC)), new_items)
+                pipe.expire(daily_key(source_id), (DAYS_KEPT + 1) * 86_400)
             await pipe.execute()
+
+    async def articles_per_day(self, source_ids: list[str]) -> list[float]:
+        """New articles per day of each source: the average of the last week's full days
+        since the first one with articles (today's count for a source new today)."""
+        today = datetime.now(UTC)
+        days = [_day(today - timedelta(days=n)) for n in range(DAYS_KEPT + 1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for source_id in source_ids:
+                pipe.hgetall(daily_key(source_id))
+            rows: list[dict[str, str]] = await pipe.execute()
+        averages = []
+        for row in rows:
+            span = max((n for n in range(1, DAYS_KEPT + 1) if days[n] in row), default=0)
+            total = sum(int(row.get(day, 0)) for day in days[1 : span + 1])
+            averages.append(total / span if span else float(row.get(days[0], 0)))
+        return averages
 
     async def failure(self, source_id: str, *, outcome: str, error: str) -> int:
         """Record a failed poll; return the number of consecutive failures."""

@@ -1,0 +1,1 @@
+"""The alert archive: every alert kept in Redis for a while, indexed for the console."""

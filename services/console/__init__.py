@@ -1,0 +1,1 @@
+"""The web console: live alerts, the claims ledger, subscriptions, sources and dead letters."""
