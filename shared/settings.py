@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from shared.redis_url import parse_redis_url
+
 
 class ConfigError(Exception):
     """Configuration that cannot be used; its message names the offending field or file."""
@@ -215,9 +217,10 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+    def _redis_url(cls, value: str | None) -> str | None:
+        """One of the forms of :mod:`shared.redis_url`; the message never repeats the URL."""
+        if value:
+            parse_redis_url(value)  # raises RedisUrlError (a ValueError) naming the problem
         return value or None
 
 
