@@ -18,20 +18,19 @@ from typing import Any, Generic
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.aio import sleep_or_stop
 from shared.models import DeadLetter, Message
+from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.settings import BusSettings
 from shared.streams import DEAD, DecodeError, M, decode, encode
 
 log = structlog.get_logger(component="bus")
 
-TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# TRANSIENT_ERRORS is re-exported: the services have always imported it from here.
+__all__ = ["TRANSIENT_ERRORS", "Consumer", "Delivery", "PermanentError", "StreamBus"]
 _ERROR_TEXT_LIMIT = 500
 
 
@@ -259,31 +258,29 @@ class Consumer(Generic[M]):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then give in-flight messages the grace period."""
-        backoff = ExponentialWithJitterBackoff(cap=10.0, base=0.1)
-        failures = 0
+        backoff = Backoff(self.redis)
         try:
             while not stop.is_set():
                 try:
                     await self.bus.ensure_group(self.stream, self.group)
                     await self._read_own_pending(stop)
                     self.ready = True
-                    failures = 0
+                    backoff.reset()
                     await self._consume(stop)
+                except TRANSIENT_ERRORS as error:  # READONLY and cluster errors included
+                    kind, failure = "connection", error
+                    self._log.warning("bus.redis_unavailable", error=str(error))
                 except ResponseError as error:
                     # The stream or group vanished (FLUSHALL, DEL): recreate it after a pause.
                     if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                         raise
-                    kind = "nogroup"
-                except TRANSIENT_ERRORS as error:
-                    kind = "connection"
-                    self._log.warning("bus.redis_unavailable", error=str(error))
+                    kind, failure = "nogroup", error
                 else:
                     continue
                 self.ready = False
-                failures += 1
                 metrics.BUS_ERRORS.labels(self.stream, kind).inc()
-                delay = backoff.compute(failures)
-                self._log.warning("bus.backoff", kind=kind, failures=failures, delay=delay)
+                delay = await backoff.failed(failure)
+                self._log.warning("bus.backoff", kind=kind, failures=backoff.failures, delay=delay)
                 await sleep_or_stop(stop, delay)
         finally:
             self.ready = False

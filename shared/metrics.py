@@ -45,6 +45,10 @@ BUS_ERRORS = Counter(
     "Redis errors met by consumers (connection, nogroup), each followed by a backoff.",
     ["stream", "kind"],
 )
+REDIS_MASTER_CHANGES = Counter(
+    "vigil_redis_master_changes_total",
+    "Failovers noticed: the Sentinels named a new master and the connections were dropped.",
+)
 CONSUMER_LAG = Gauge(
     "vigil_consumer_lag_messages",
     "Entries in the stream not yet delivered to the group.",
