@@ -10,6 +10,7 @@ from typing import Literal
 import structlog
 
 from services.classifier.service import ClassifierService
+from services.layout import migrate_layout
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
@@ -52,8 +53,10 @@ async def run_services(
     redis = connect(settings.redis_url, settings.bus)
     try:
         await ensure_access(redis)
+        await migrate_layout(redis)
     except TRANSIENT_ERRORS as error:
-        # Not up yet: start anyway, not ready; the consumers retry until it is.
+        # Not up yet: start anyway, not ready; the consumers retry until it is. (Keys of an
+        # older layout are then moved at the next start.)
         log.warning("runtime.redis_unreachable", error=str(error))
     except ConfigError:
         await redis.aclose()

@@ -25,7 +25,7 @@ from shared.aio import sleep_or_stop
 from shared.models import DeadLetter, Message
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.settings import BusSettings
-from shared.streams import DEAD, DecodeError, M, decode, encode
+from shared.streams import DEAD, DecodeError, M, companion, decode, encode
 
 log = structlog.get_logger(component="bus")
 
@@ -105,11 +105,15 @@ class StreamBus:
         ack: bool = True,
         also: Callable[[Pipeline], object] | None = None,
     ) -> str:
-        """Move an entry to the dead-letter stream and acknowledge it, in one transaction.
+        """Move an entry to the dead-letter stream, then acknowledge it.
 
-        ``ack=False`` dead-letters something that is not a pending stream entry (a notifier
-        delivery job); ``entry_id`` then names it. ``also`` adds the caller's own commands to
-        the same transaction (the notifier forgets the job it dead-letters).
+        Two steps, the letter first: on a Redis Cluster the dead-letter stream and the entry's
+        stream are in different slots, which no transaction may span. A crash between them
+        leaves the entry pending, to be dead-lettered again: two letters for one entry, never
+        none (a replay is idempotent). ``ack=False`` dead-letters something that is not a
+        pending stream entry (a notifier delivery job); ``entry_id`` then names it. ``also``
+        queues the caller's own commands, run last in a transaction of their own (the
+        notifier forgets the job it dead-letters).
         """
         letter = DeadLetter(
             source_stream=stream,
@@ -119,19 +123,21 @@ class StreamBus:
             deliveries=deliveries,
             fields=dict(fields),
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                DEAD,
-                {"letter": letter.model_dump_json()},
-                maxlen=self.settings.dead_maxlen,
-                approximate=True,
-            )
-            if ack:
+        dead_id = await self.redis.xadd(
+            DEAD,
+            {"letter": letter.model_dump_json()},
+            maxlen=self.settings.dead_maxlen,
+            approximate=True,
+        )
+        if ack:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.xack(stream, group, entry_id)
                 pipe.hdel(_errors_key(stream, group), entry_id)
-            if also is not None:
+                await pipe.execute()
+        if also is not None:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 also(pipe)
-            dead_id = (await pipe.execute())[0]
+                await pipe.execute()
         kind = reason.split(":", 1)[0]
         metrics.DEAD_LETTERS.labels(stream, kind).inc()
         log.warning(
@@ -158,23 +164,23 @@ class StreamBus:
         return _letter(rows[0][1]) if rows else None
 
     async def replay(self, dead_id: str) -> str | None:
-        """Put a dead letter's original entry back on its stream and remove the letter.
+        """Put a dead letter's original entry back on its stream, then remove the letter.
 
         The payload is unchanged, so downstream idempotency keys (article and alert ids)
-        still hold and a replay never produces a duplicate effect.
+        still hold and a replay never produces a duplicate effect. Two steps, for the same
+        reason as :meth:`dead_letter`: a crash between them leaves the letter, whose next
+        replay is harmless.
         """
         letter = await self.get_dead_letter(dead_id)
         if letter is None:
             return None
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                letter.source_stream,
-                letter.fields,  # type: ignore[arg-type]
-                maxlen=self.settings.stream_maxlen,
-                approximate=True,
-            )
-            pipe.xdel(DEAD, dead_id)
-            new_id, _ = await pipe.execute()
+        new_id = await self.redis.xadd(
+            letter.source_stream,
+            letter.fields,  # type: ignore[arg-type]
+            maxlen=self.settings.stream_maxlen,
+            approximate=True,
+        )
+        await self.redis.xdel(DEAD, dead_id)
         log.info("bus.replayed", dead_id=dead_id, stream=letter.source_stream, entry_id=new_id)
         return str(new_id)
 
@@ -221,8 +227,9 @@ class StreamBus:
 
 
 def _errors_key(stream: str, group: str) -> str:
-    """Hash of the last handler error per pending entry, quoted in dead letters."""
-    return f"{stream}:errors:{group}"
+    """Hash of the last handler error per pending entry, quoted in dead letters; in the
+    stream's cluster slot, so that acknowledging and forgetting the error is one step."""
+    return companion(stream, f"errors:{group}")
 
 
 def _letter(fields: Mapping[Any, Any] | None) -> DeadLetter:

@@ -21,6 +21,8 @@ from shared.embedded_redis import EmbeddedRedis, free_port
 
 MASTER_NAME = "vigil"
 SLOTS = 16384
+# A master waits 5 s for more replicas before a full sync by default: not in tests.
+NO_SYNC_DELAY = ["--repl-diskless-sync-delay", "0"]
 
 
 def _until(probe: Callable[[], bool], timeout: float, what: str) -> None:
@@ -33,6 +35,10 @@ def _until(probe: Callable[[], bool], timeout: float, what: str) -> None:
 
 def _auth(password: str | None) -> list[str]:
     return ["--requirepass", password, "--masterauth", password] if password else []
+
+
+def _data_node(password: str | None) -> list[str]:
+    return [*NO_SYNC_DELAY, *_auth(password)]
 
 
 class SentinelDeployment:
@@ -57,11 +63,11 @@ class SentinelDeployment:
         master_port, replica_port = free_port(), free_port()
         self.servers = {
             master_port: EmbeddedRedis(
-                folder / "a", port=master_port, persist=False, extra_args=_auth(password)
+                folder / "a", port=master_port, persist=False, extra_args=_data_node(password)
             ),
             replica_port: EmbeddedRedis(
                 folder / "b", port=replica_port, persist=False,
-                extra_args=["--replicaof", "127.0.0.1", str(master_port), *_auth(password)],
+                extra_args=["--replicaof", "127.0.0.1", str(master_port), *_data_node(password)],
             ),
         }  # fmt: skip
         self.sentinel = EmbeddedRedis(
@@ -216,6 +222,12 @@ class ClusterDeployment:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def flush(self) -> None:
+        """Empty every master (each test starts from nothing)."""
+        for node in self.nodes:
+            with self.client(node) as admin:
+                admin.flushall()
 
     def _ok(self) -> bool:
         for node in self.nodes:

@@ -3,7 +3,8 @@
 A job is one message for one subscriber: an alert, a digest of alerts, or a test event. Its
 id is the ``webhook-id`` and never changes, across retries, restarts and dead-letter replays.
 
-Keys (all under ``vigil:notifier:``):
+Keys (all under ``{vigil:notifier}:``, one hash tag: on a Redis Cluster every notifier key is
+in one slot, so that each script and transaction below may touch several of them):
 
 - ``jobs``: hash, job id -> job JSON (attempts and history included);
 - ``due:{channel}``: sorted set per channel, job id -> the epoch second it is due; a claimed
@@ -25,14 +26,15 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared.models import Alert, Message
 from shared.settings import NotifierSettings
 
-PREFIX = "vigil:notifier:"
+PREFIX = "{vigil:notifier}:"
+OLD_PREFIX = "vigil:notifier:"  # before the cluster layout; see services/layout.py
 JOBS = PREFIX + "jobs"
 DUE = PREFIX + "due"
 
@@ -64,6 +66,15 @@ class DeliveryJob(Message):
     created_at: float
     attempts: int = 0
     history: list[Attempt] = Field(default_factory=list)
+
+    @field_validator("digest_key")
+    @classmethod
+    def _tagged(cls, key: str | None) -> str | None:
+        """A job stored, dead-lettered or replayed before the cluster layout names its alert
+        list by the old prefix; the list itself was renamed (services/layout.py)."""
+        if key is not None and key.startswith(OLD_PREFIX):
+            return PREFIX + key.removeprefix(OLD_PREFIX)
+        return key
 
 
 def job_id(subscription_id: str, key: str) -> str:

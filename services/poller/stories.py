@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from simhash import Simhash  # type: ignore[import-untyped]
 
 from shared.models import Article
+from shared.streams import ARTICLES, companion
 
 BANDS = 8  # > MAX_DISTANCE, so near fingerprints share a band
 MAX_DISTANCE = 6
@@ -38,7 +39,8 @@ def _bands(value: int) -> list[int]:
 
 
 def _key(band: int, value: int) -> str:
-    return f"vigil:poller:story:{band}:{value:02x}"
+    # Beside the articles stream, like the seen set: one cluster slot for a story's buckets.
+    return companion(ARTICLES, f"story:{band}:{value:02x}")
 
 
 class StoryIndex:

@@ -1,0 +1,154 @@
+"""Vigil on a Redis Cluster of three masters: every script and transaction stays in one slot,
+and the whole pipeline runs, dead letters and operator commands included."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from services.notifier.channels.registry import job_queue
+from services.notifier.jobs import JOBS, DeliveryJob, digest_job, job_id
+from services.notifier.store import SubscriptionStore
+from services.notifier.subscriptions import Subscription
+from services.poller.dedupe import SeenStore
+from services.poller.stories import StoryIndex
+from shared.bus import StreamBus
+from shared.connection import connect
+from shared.models import Article
+from shared.settings import Settings
+from shared.streams import (
+    ALERTS,
+    ARTICLES,
+    CLASSIFIER_GROUP,
+    DEAD,
+    DELIVERIES,
+    NOTIFIER_GROUP,
+)
+from tests.factories import make_alert
+from tests.helpers import wait_for
+from tests.pipeline import SECRET, running_pipeline
+from tests.test_cli import clean_env, run_vigil
+from tests.topologies import ClusterDeployment
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+async def client(cluster: ClusterDeployment) -> AsyncIterator[Redis]:
+    cluster.flush()
+    redis = connect(cluster.url)
+    yield redis
+    await redis.aclose()
+
+
+async def test_notifier_scripts_and_transactions_run_on_a_cluster(
+    client: Redis, settings: Settings
+) -> None:
+    now = time.time()
+    queue = job_queue(client, settings)
+    alert = make_alert("a1", story_id="story-1")
+    job = DeliveryJob(id=job_id("s1", "story-1"), subscription_id="s1", kind="alert",
+                      channel="webhook", alerts=[alert], story_id="story-1",
+                      created_at=now)  # fmt: skip
+    assert await queue.schedule_once(job, "story-1", now)
+    assert not await queue.schedule_once(job, "story-1", now), "the idempotency key holds"
+    digest = digest_job("s2", "webhook", int(now // 60), now)
+    assert await queue.add_to_digest("s2", make_alert("a2"), now, digest)
+    claimed = {j.id for j in await queue.claim_due(now + 1, 10)}
+    assert claimed == {job.id, digest.id}
+    assert [a.alert_id for a in await queue.digest_alerts(digest)] == ["alert_a2"]
+    assert await queue.fold(job, job.alerts, int(now // 60) + 1)
+    await queue.put(digest, now)
+    await queue.finish(digest)
+    assert await queue.due_counts(now + 120) == {**dict.fromkeys(queue.leases, 0), "webhook": 1}
+
+    store = SubscriptionStore(client)
+    desk = Subscription.model_validate({"id": "desk", "channel": "webhook",
+                                        "url": "https://hooks.example.org/v",
+                                        "secret": SECRET})  # fmt: skip
+    assert await store.sync_file([desk]) == ["desk"]
+    assert await store.put(desk.model_copy(update={"enabled": True})) is False
+    await store.record_attempt("desk", failed=True, period=1, periods=10, ttl=60)
+    await store.open_circuit("desk", now + 60, now)
+    await store.record_success("desk", now, close=True)
+    assert (await store.state("desk")).circuit(now) == "closed"
+    assert await store.disable("desk", "by hand") is not None
+    assert await store.delete("desk")
+
+
+async def test_bus_and_poller_state_on_a_cluster(client: Redis, settings: Settings) -> None:
+    bus = StreamBus(client, settings.bus)
+    await bus.ensure_group(ALERTS, NOTIFIER_GROUP)
+    await bus.publish(ALERTS, make_alert("a1"))
+    [(_, [(entry_id, fields)])] = await client.xreadgroup(
+        NOTIFIER_GROUP, "n1", {ALERTS: ">"}, count=1
+    )  # type: ignore[misc]
+    queue = job_queue(client, settings)
+    job = DeliveryJob(id="msg_1", subscription_id="s1", kind="test", channel="webhook",
+                      created_at=time.time())  # fmt: skip
+    await queue.put(job, time.time())
+    await bus.dead_letter(stream=ALERTS, group=NOTIFIER_GROUP, entry_id=entry_id, fields=fields,
+                          reason="rejected: test", deliveries=1)  # fmt: skip
+    await bus.dead_letter(stream=DELIVERIES, group=NOTIFIER_GROUP, entry_id=job.id,
+                          fields={"data": "{}"}, reason="rejected: gone", deliveries=1,
+                          ack=False, also=lambda pipe: queue.forget(pipe, job))  # fmt: skip
+    [group] = await bus.group_status(ALERTS)
+    assert group.pending == 0
+    assert await client.hlen(JOBS) == 0, "the dead-lettered job is forgotten"
+    letters = await bus.dead_letters()
+    assert [letter.reason for _, letter in letters] == ["rejected: test", "rejected: gone"]
+    assert await bus.replay(letters[0][0])
+    assert await client.xlen(ALERTS) == 2
+
+    seen = SeenStore(client, ttl_seconds=3600, max_entries=1000)
+    assert await seen.claim_unseen(["x1", "x2"]) == ["x1", "x2"]
+    await seen.mark(["x1", "x2"])
+    assert await seen.claim_unseen(["x1", "x2", "x3"]) == ["x3"]
+    article = Article(id="x3", url="https://wire.example/x3", title="Turkish troops in Libya",
+                      text="Turkish troops arrived in Tripoli on Monday, the ministry said in "
+                      "a statement about the deployment.", source="wire",
+                      fetched_at=datetime.now(UTC))  # fmt: skip
+    assert await StoryIndex(client, ttl_seconds=3600).story_for(article) == "x3"
+
+
+async def test_pipeline_on_a_cluster(
+    settings: Settings, tmp_path: Path, cluster: ClusterDeployment, client: Redis
+) -> None:
+    """Poller, classifier and notifier on the cluster: every alert at every subscriber under
+    one id; a poison entry is dead-lettered, and the operator commands work on the cluster."""
+    config = settings.model_copy(update={"redis_url": cluster.url})
+    async with running_pipeline(config, tmp_path) as flow:
+        flow.wire.publish(6)
+        await flow.wait_delivered(60, "every alert at every subscriber")
+        await client.xadd(ARTICLES, {"type": "Article", "v": "1", "data": "{broken"})
+        await wait_for(lambda: _dead_letters(client), timeout=20, message="a dead letter")
+    flow.assert_one_id_per_alert()
+    env = clean_env(tmp_path, VIGIL_REDIS_URL=cluster.url,
+                    VIGIL_SOURCES_FILE=str(tmp_path / "sources.yaml"))  # fmt: skip
+    status = await asyncio.to_thread(run_vigil, ["status", "--json"], env)
+    assert status.returncode == 0, status.stderr
+    data = orjson.loads(status.stdout)
+    streams = {s["stream"]: s for s in data["streams"]}
+    [classifier] = streams[ARTICLES]["groups"]
+    assert (classifier["group"], classifier["pending"]) == (CLASSIFIER_GROUP, 0)
+    assert {s["id"] for s in data["subscriptions"]} == {"alpha", "beta"}
+    assert all(s["state"]["delivered"] == 6 for s in data["subscriptions"])
+    [source] = data["sources"]
+    assert source["health"] == "ok"
+    letters = await asyncio.to_thread(run_vigil, ["dlq", "list", "--json"], env)
+    [letter] = [orjson.loads(line) for line in letters.stdout.splitlines()]
+    assert letter["reason"].startswith("decode")
+    replayed = await asyncio.to_thread(run_vigil, ["dlq", "replay", letter["dead_id"]], env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert await client.xlen(ARTICLES) == 8  # six items, the poison entry and its replay
+
+
+async def _dead_letters(client: Redis) -> int:
+    return int(await client.xlen(DEAD))
