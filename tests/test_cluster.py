@@ -87,9 +87,10 @@ async def test_bus_and_poller_state_on_a_cluster(client: Redis, settings: Settin
     bus = StreamBus(client, settings.bus)
     await bus.ensure_group(ALERTS, NOTIFIER_GROUP)
     await bus.publish(ALERTS, make_alert("a1"))
-    [(_, [(entry_id, fields)])] = await client.xreadgroup(
+    read: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await client.xreadgroup(
         NOTIFIER_GROUP, "n1", {ALERTS: ">"}, count=1
-    )  # type: ignore[misc]
+    )  # type: ignore[assignment]
+    [(_, [(entry_id, fields)])] = read
     queue = job_queue(client, settings)
     job = DeliveryJob(id="msg_1", subscription_id="s1", kind="test", channel="webhook",
                       created_at=time.time())  # fmt: skip
