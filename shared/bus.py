@@ -33,6 +33,13 @@ log = structlog.get_logger(component="bus")
 __all__ = ["TRANSIENT_ERRORS", "Consumer", "Delivery", "PermanentError", "StreamBus"]
 _ERROR_TEXT_LIMIT = 500
 
+# KEYS: the stream; ARGV: group, consumer. Deletes the consumer only if it holds no entry.
+_DELETE_IDLE_CONSUMER = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 
 class PermanentError(Exception):
     """Raised by a handler for an entry that can never succeed: it is dead-lettered at once."""
@@ -69,6 +76,7 @@ class StreamBus:
     def __init__(self, redis: Redis, settings: BusSettings | None = None) -> None:
         self.redis = redis
         self.settings = settings or BusSettings()
+        self._delete_idle_consumer = redis.register_script(_DELETE_IDLE_CONSUMER)
 
     async def publish(self, stream: str, message: Message, *, maxlen: int | None = None) -> str:
         """Append a message to a stream, trimming it to about ``maxlen`` entries."""
@@ -192,6 +200,32 @@ class StreamBus:
             return count
         return int(await self.redis.xdel(DEAD, *dead_ids)) if dead_ids else 0
 
+    async def remove_idle_consumers(
+        self, stream: str, group: str, *, idle_seconds: float, keep: str
+    ) -> list[str]:
+        """Delete the group's consumers idle for ``idle_seconds`` with no entry pending.
+
+        Autoscaled replicas come and go under new names; without this, XINFO CONSUMERS lists
+        every one that ever ran. Each deletion re-checks, in one script, that the consumer
+        holds nothing (an entry it held would otherwise leave the pending list unprocessed);
+        a live consumer deleted between two reads is recreated by its next read.
+        """
+        removed = []
+        for consumer in await self.redis.xinfo_consumers(stream, group):
+            name = str(consumer["name"])
+            if (
+                name == keep
+                or int(consumer["pending"])
+                or int(consumer["idle"]) < idle_seconds * 1000
+            ):
+                continue
+            if await self._delete_idle_consumer(keys=[stream], args=[group, name]):
+                removed.append(name)
+                metrics.BUS_CONSUMERS_REMOVED.labels(stream, group).inc()
+                log.info("bus.consumer_removed", stream=stream, group=group, consumer=name,
+                         idle_seconds=int(consumer["idle"]) // 1000)  # fmt: skip
+        return removed
+
     async def group_status(self, stream: str) -> list[GroupStatus]:
         """The consumer groups of a stream with their pending count and lag."""
         try:
@@ -260,6 +294,7 @@ class Consumer(Generic[M]):
         self.ready = False
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._next_reclaim = 0.0
+        self._next_sweep = time.monotonic() + self.settings.consumer_sweep_seconds
         self._log = log.bind(stream=stream, group=group, consumer=name)
         metrics.prime_consumer(stream, group)
 
@@ -316,6 +351,7 @@ class Consumer(Generic[M]):
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._reclaim_idle()
+            await self._sweep_consumers()
             await self._wait_for_slot()
             response = await self.redis.xreadgroup(
                 self.group,
@@ -353,6 +389,19 @@ class Consumer(Generic[M]):
                     self._dispatch(entry_id, fields, counts.get(entry_id, 2))
             if cursor in ("0-0", "0"):
                 return
+
+    async def _sweep_consumers(self) -> None:
+        """Now and then, remove consumers of gone replicas (see ``remove_idle_consumers``)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.settings.consumer_sweep_seconds
+        await self.bus.remove_idle_consumers(
+            self.stream,
+            self.group,
+            idle_seconds=self.settings.consumer_idle_seconds,
+            keep=self.name,
+        )
 
     async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
         rows = await self.redis.xpending_range(

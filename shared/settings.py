@@ -100,6 +100,14 @@ class BusSettings(BaseModel):
     claim_interval_seconds: float = Field(default=5.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    consumer_idle_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="a consumer idle this long with nothing pending is removed",
+    )
+    consumer_sweep_seconds: float = Field(
+        default=300.0, gt=0, description="how often each consumer looks for such consumers"
+    )
 
 
 class PollerSettings(BaseModel):
