@@ -50,6 +50,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterDeploym
     deployment.stop()
 
 
+@pytest.fixture(params=["server", "sentinel", "cluster"])
+async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Redis]]:
+    """Each kind of deployment ``VIGIL_REDIS_URL`` can name, emptied: its URL and a client."""
+    if request.param == "server":
+        url = request.getfixturevalue("redis_url")
+    else:
+        url = request.getfixturevalue(str(request.param)).url
+    client = connect(url)
+    if request.param == "cluster":
+        request.getfixturevalue("cluster").flush()
+    else:
+        await client.flushall()
+    yield url, client
+    await client.aclose()
+
+
 @pytest.fixture
 def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
