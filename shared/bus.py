@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.aio import sleep_or_stop
+from shared.durability import Durable
 from shared.models import DeadLetter, Message
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.settings import BusSettings
@@ -76,15 +77,20 @@ class StreamBus:
     def __init__(self, redis: Redis, settings: BusSettings | None = None) -> None:
         self.redis = redis
         self.settings = settings or BusSettings()
+        self.durable = Durable.of(redis, self.settings)
         self._delete_idle_consumer = redis.register_script(_DELETE_IDLE_CONSUMER)
 
     async def publish(self, stream: str, message: Message, *, maxlen: int | None = None) -> str:
-        """Append a message to a stream, trimming it to about ``maxlen`` entries."""
-        entry_id = await self.redis.xadd(
+        """Append a message to a stream, trimming it to about ``maxlen`` entries; with replicas
+        to wait for (:mod:`shared.durability`), return once one holds it."""
+        [entry_id] = await self.durable.execute(
             stream,
-            encode(message),  # type: ignore[arg-type]
-            maxlen=maxlen or self.settings.stream_maxlen,
-            approximate=True,
+            lambda pipe: pipe.xadd(
+                stream,
+                encode(message),  # type: ignore[arg-type]
+                maxlen=maxlen or self.settings.stream_maxlen,
+                approximate=True,
+            ),
         )
         metrics.BUS_PUBLISHED.labels(stream).inc()
         return str(entry_id)

@@ -13,8 +13,14 @@ from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import (
+    MasterNotFoundError,
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+)
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,10 +67,17 @@ def connect(url: str, bus: BusSettings | None = None) -> Redis:
         },
     )
     assert target.master is not None
+    connection_class = _FollowingSSLConnection if target.tls else _FollowingConnection
     return cast(
         Redis,
         sentinel.master_for(
-            target.master, redis_class=_SentinelRedis, db=target.db, **auth, **tls, **common
+            target.master,
+            redis_class=_SentinelRedis,
+            connection_class=connection_class,
+            db=target.db,
+            **auth,
+            **tls,
+            **common,
         ),
     )
 
@@ -86,6 +99,26 @@ class _Cluster(RedisCluster):
             if isinstance(cause, AuthenticationError | ResponseError | RedisClusterException):
                 raise cause from error
             raise RedisConnectionError(str(error)) from error
+
+
+class _FollowingConnection(SentinelManagedConnection):
+    """A connection to a Sentinel-managed master that reconnects to the master of *now*.
+
+    redis-py (8.1) reconnects a connection dropped while in use (a command being retried)
+    to the address it had, bypassing the Sentinels: after a failover, to the old master,
+    which goes on accepting writes until it is demoted: writes the new master never sees (a
+    consumer acknowledged the same entry again and again, on the wrong server). So each
+    (re)connection asks the Sentinels first.
+    """
+
+    async def _connect(self) -> None:
+        if self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super()._connect()  # type: ignore[no-untyped-call]
+
+
+class _FollowingSSLConnection(_FollowingConnection, SSLConnection):
+    """The same over TLS."""
 
 
 class _SentinelRedis(Redis):

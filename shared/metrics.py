@@ -50,6 +50,10 @@ BUS_CONSUMERS_REMOVED = Counter(
     "Consumers of gone replicas removed from a group (idle for long, nothing pending).",
     ["stream", "group"],
 )
+REDIS_NOT_REPLICATED = Counter(
+    "vigil_redis_not_replicated_total",
+    "Writes no replica acknowledged in time (WAIT): retried, not acted on.",
+)
 REDIS_MASTER_CHANGES = Counter(
     "vigil_redis_master_changes_total",
     "Failovers noticed: the Sentinels named a new master and the connections were dropped.",

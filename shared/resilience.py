@@ -7,6 +7,7 @@ Restarts, failovers and resharding surface as many different errors, and all of 
 - ``READONLY``: the server was a master and is now a replica (a Sentinel failover, a managed
   service's switchover). The connections made before are useless: they are all dropped so
   the next command finds the current master (:func:`shared.connection.drop_connections`);
+  likewise when no replica acknowledged a write (:mod:`shared.durability`);
 - ``MASTERDOWN``: a replica cut off from its master;
 - ``TRYAGAIN``, ``CLUSTERDOWN``, ``MOVED``/``ASK`` beyond the cluster client's own retries,
   a slot not covered for a moment: a cluster failing over or resharding.
@@ -35,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import metrics
 from shared.aio import sleep_or_stop
 from shared.connection import current_master, drop_connections
+from shared.durability import NotReplicatedError
 
 log = structlog.get_logger(component="redis")
 
@@ -54,9 +56,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 _DEMOTED = "previous master is now a slave"
 
 
-def on_a_replica(error: BaseException) -> bool:
-    """Whether ``error`` says the connection leads to a server that is no longer the master."""
-    return isinstance(error, ReadOnlyError) or _DEMOTED in str(error)
+def master_moved(error: BaseException) -> bool:
+    """Whether ``error`` says the connection leads to a server that is no longer the master,
+    or to one cut off from its replicas (no replica acknowledged a write)."""
+    return isinstance(error, ReadOnlyError | NotReplicatedError) or _DEMOTED in str(error)
 
 
 class Backoff:
@@ -78,7 +81,7 @@ class Backoff:
     async def failed(self, error: BaseException) -> float:
         """Count a failure; the seconds to wait before the next try."""
         self.failures += 1
-        if on_a_replica(error):
+        if master_moved(error):
             await drop_connections(self.redis)
         return float(self._backoff.compute(self.failures))
 

@@ -108,6 +108,12 @@ class BusSettings(BaseModel):
     consumer_sweep_seconds: float = Field(
         default=300.0, gt=0, description="how often each consumer looks for such consumers"
     )
+    wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="replicas that must acknowledge a relied-on write (WAIT, shared/durability.py)",
+    )
+    wait_timeout_ms: int = Field(default=500, ge=1, le=60_000)
 
 
 class PollerSettings(BaseModel):

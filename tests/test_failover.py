@@ -113,9 +113,14 @@ def _redis_errors() -> float:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[SentinelDeployment]:
-    """A master, a replica and a Sentinel of this test's own: the test fails it over."""
-    sentinel = SentinelDeployment(tmp_path / "redis")
+def sentinel_deployment(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[SentinelDeployment]:
+    """A master, its replicas (as many as the test's ``replicas`` parameter) and a Sentinel of
+    this test's own: the test fails it over."""
+    sentinel = SentinelDeployment(
+        tmp_path / "redis", replicas=request.node.callspec.params["replicas"]
+    )
     sentinel.start()
     yield sentinel
     sentinel.stop()
@@ -134,14 +139,27 @@ class Readiness:
             await sleep_or_stop(stop, 0.05)
 
 
-@pytest.mark.parametrize("how", ["planned", "killed"])
+@pytest.mark.parametrize(
+    ("how", "replicas", "wait"),
+    [("planned", 1, 0), ("killed", 1, 0), ("planned", 2, 1), ("killed", 2, 1)],
+)
 async def test_failover_in_the_middle_of_a_flow(
-    settings: Settings, tmp_path: Path, deployment: SentinelDeployment, how: str
+    settings: Settings,
+    tmp_path: Path,
+    sentinel_deployment: SentinelDeployment,
+    how: str,
+    replicas: int,
+    wait: int,
 ) -> None:
     """``SENTINEL FAILOVER``, or the master SIGKILLed, while alerts are on their way: the
     services stay up, work resumes on the new master within 30 s, every alert arrives, and
-    none under a second webhook-id (a re-delivery keeps its id; the count is printed)."""
-    config = settings.model_copy(update={"redis_url": deployment.url})
+    none under a second webhook-id (a re-delivery keeps its id; the count is printed). With
+    two replicas, relied-on writes also wait for one (``VIGIL_BUS__WAIT_REPLICAS=1``)."""
+    deployment = sentinel_deployment
+    config = settings.model_copy(update={
+        "redis_url": deployment.url,
+        "bus": settings.bus.model_copy(update={"wait_replicas": wait}),
+    })  # fmt: skip
     async with running_pipeline(config, tmp_path) as flow:
         flow.wire.publish(4)
         await flow.wait_delivered(30, "the alerts before the failover")
@@ -158,10 +176,10 @@ async def test_failover_in_the_middle_of_a_flow(
         assert not flow.task.done(), "the services stayed up"
     flow.assert_one_id_per_alert()
     repeats = sum(flow.hooks.repeats(s) for s in flow.subscribers)
-    print(f"\nfailover ({how}): new master after {switched:.1f}s, every alert delivered "
-          f"{resumed:.1f}s after the failover began; {len(flow.wire.urls())} alerts x "
-          f"{len(flow.subscribers)} subscribers, {repeats} repeated under their own id, "
-          f"readiness false in {readiness.samples.count(False)} of {len(readiness.samples)} "
-          "samples")  # fmt: skip
+    print(f"\nfailover ({how}, {replicas} replica(s), WAIT {wait}): new master after "
+          f"{switched:.1f}s, every alert delivered {resumed:.1f}s after the failover began; "
+          f"{len(flow.wire.urls())} alerts x {len(flow.subscribers)} subscribers, {repeats} "
+          f"repeated under their own id, readiness false in {readiness.samples.count(False)} "
+          f"of {len(readiness.samples)} samples")  # fmt: skip
     if how == "killed":
         assert False in readiness.samples, "not ready while there was no master"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,7 +43,7 @@ def _data_node(password: str | None) -> list[str]:
 
 
 class SentinelDeployment:
-    """A master, one replica and one Sentinel (quorum 1) on loopback.
+    """A master, its replicas (one by default) and one Sentinel (quorum 1) on loopback.
 
     With ``password`` the data nodes require it; with ``sentinel_password`` the Sentinel
     requires its own.
@@ -52,6 +53,7 @@ class SentinelDeployment:
         self,
         folder: Path,
         *,
+        replicas: int = 1,
         down_after_ms: int = 1000,
         password: str | None = None,
         sentinel_password: str | None = None,
@@ -60,16 +62,18 @@ class SentinelDeployment:
         self.down_after_ms = down_after_ms
         self.password = password
         self.sentinel_password = sentinel_password
-        master_port, replica_port = free_port(), free_port()
+        ports = [free_port() for _ in range(replicas + 1)]
+        master_port = ports[0]
         self.servers = {
             master_port: EmbeddedRedis(
-                folder / "a", port=master_port, persist=False, extra_args=_data_node(password)
-            ),
-            replica_port: EmbeddedRedis(
-                folder / "b", port=replica_port, persist=False,
+                folder / "node0", port=master_port, persist=False, extra_args=_data_node(password)
+            )
+        }
+        for n, port in enumerate(ports[1:], 1):
+            self.servers[port] = EmbeddedRedis(
+                folder / f"node{n}", port=port, persist=False,
                 extra_args=["--replicaof", "127.0.0.1", str(master_port), *_data_node(password)],
-            ),
-        }  # fmt: skip
+            )  # fmt: skip
         self.sentinel = EmbeddedRedis(
             folder / "sentinel",
             persist=False,
@@ -100,8 +104,8 @@ class SentinelDeployment:
     def start(self) -> None:
         for server in self.servers.values():
             server.start()
-        replica = next(p for p in self.servers if p != self._first_master)
-        _until(lambda: self._link_up(replica), 10, "the replica to sync")
+        for replica in (p for p in self.servers if p != self._first_master):
+            _until(partial(self._link_up, replica), 10, "the replicas to sync")
         conf = self.sentinel.config_file
         assert conf is not None
         conf.parent.mkdir(parents=True, exist_ok=True)
@@ -123,10 +127,6 @@ class SentinelDeployment:
         with self._sentinel_admin() as admin:
             return int(admin.sentinel_get_master_addr_by_name(MASTER_NAME)[1])
 
-    def replica_port(self) -> int:
-        master = self.master_port()
-        return next(p for p in self.servers if p != master)
-
     def failover(self, timeout: float = 30) -> int:
         """A planned failover (``SENTINEL FAILOVER``); returns the new master's port."""
         old = self.master_port()
@@ -142,10 +142,6 @@ class SentinelDeployment:
         process.send_signal(signal.SIGKILL)
         process.wait()
         return self._await_new_master(old, timeout)
-
-    def restart(self, port: int) -> None:
-        """Start a killed server again; the Sentinel turns it into a replica."""
-        self.servers[port].start()
 
     def _await_new_master(self, old: int, timeout: float) -> int:
         _until(lambda: self.master_port() != old, timeout, "the Sentinel to switch masters")
@@ -169,29 +165,30 @@ class SentinelDeployment:
 
 
 class ClusterDeployment:
-    """Three cluster-enabled masters, slots split evenly, joined with ``CLUSTER MEET``."""
+    """Three cluster-enabled masters, slots split evenly, joined with ``CLUSTER MEET``; the
+    first master also has a replica (so ``WAIT`` succeeds on its slots only)."""
 
     def __init__(self, folder: Path, *, size: int = 3, password: str | None = None) -> None:
         self.password = password
-        self.nodes = []
         self.bus_ports: dict[int, int] = {}
-        for index in range(size):
-            node_dir = folder / f"node{index}"
-            bus_port = free_port()
-            self.nodes.append(
-                EmbeddedRedis(
-                    node_dir,
-                    persist=False,
-                    extra_args=[
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", str(node_dir / "nodes.conf"),
-                        "--cluster-port", str(bus_port),
-                        "--cluster-node-timeout", "2000",
-                        *_auth(password),
-                    ],
-                )
-            )  # fmt: skip
-            self.bus_ports[self.nodes[-1].port] = bus_port
+        self.nodes = [self._node(folder / f"node{index}") for index in range(size)]
+        self.replica = self._node(folder / "replica")
+
+    def _node(self, node_dir: Path) -> EmbeddedRedis:
+        bus_port = free_port()
+        node = EmbeddedRedis(
+            node_dir,
+            persist=False,
+            extra_args=[
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(node_dir / "nodes.conf"),
+                "--cluster-port", str(bus_port),
+                "--cluster-node-timeout", "2000",
+                *_data_node(self.password),
+            ],
+        )  # fmt: skip
+        self.bus_ports[node.port] = bus_port
+        return node
 
     @property
     def url(self) -> str:
@@ -205,7 +202,7 @@ class ClusterDeployment:
                            socket_timeout=5)  # fmt: skip
 
     def start(self) -> None:
-        for node in self.nodes:
+        for node in [*self.nodes, self.replica]:
             node.start()
         share = SLOTS // len(self.nodes)
         for index, node in enumerate(self.nodes):
@@ -213,15 +210,23 @@ class ClusterDeployment:
             with self.client(node) as admin:
                 admin.execute_command("CLUSTER", "ADDSLOTSRANGE", index * share, last)
         with self.client(self.nodes[0]) as admin:
-            for node in self.nodes[1:]:
+            for node in [*self.nodes[1:], self.replica]:
                 admin.execute_command(
                     "CLUSTER", "MEET", "127.0.0.1", node.port, self.bus_ports[node.port]
                 )
+            first = admin.execute_command("CLUSTER", "MYID")
+        _until(lambda: self._knows(self.replica, first), 20, "the replica to meet the first master")
+        with self.client(self.replica) as admin:
+            admin.execute_command("CLUSTER", "REPLICATE", first)
         _until(self._ok, 20, "the cluster to agree on its slots")
 
     def stop(self) -> None:
-        for node in self.nodes:
+        for node in [*self.nodes, self.replica]:
             node.stop()
+
+    def _knows(self, node: EmbeddedRedis, node_id: str) -> bool:
+        with self.client(node) as admin:
+            return node_id in str(admin.execute_command("CLUSTER", "NODES"))
 
     def flush(self) -> None:
         """Empty every master (each test starts from nothing)."""
@@ -230,11 +235,11 @@ class ClusterDeployment:
                 admin.flushall()
 
     def _ok(self) -> bool:
-        for node in self.nodes:
+        for node in [*self.nodes, self.replica]:
             with self.client(node) as admin:
-                info = admin.execute_command("CLUSTER", "INFO")
-                text = info if isinstance(info, str) else str(info)
-                if "cluster_state:ok" not in text or f"cluster_known_nodes:{len(self.nodes)}" \
-                        not in text:  # fmt: skip
+                info = str(admin.execute_command("CLUSTER", "INFO"))
+                if "cluster_state:ok" not in info or \
+                        f"cluster_known_nodes:{len(self.nodes) + 1}" not in info:  # fmt: skip
                     return False
-        return True
+        with self.client(self.replica) as admin:
+            return bool(admin.info("replication").get("master_link_status") == "up")
