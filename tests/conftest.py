@@ -50,6 +50,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterDeploym
     deployment.stop()
 
 
+@pytest.fixture
+async def cluster_client(cluster: ClusterDeployment) -> AsyncIterator[Redis]:
+    """A client of the session's cluster, emptied."""
+    cluster.flush()
+    client = connect(cluster.url)
+    yield client
+    await client.aclose()
+
+
 @pytest.fixture(params=["server", "sentinel", "cluster"])
 async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Redis]]:
     """Each kind of deployment ``VIGIL_REDIS_URL`` can name, emptied: its URL and a client."""

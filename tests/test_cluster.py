@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from services.notifier.subscriptions import Subscription
 from services.poller.dedupe import SeenStore
 from services.poller.stories import StoryIndex
 from shared.bus import StreamBus
-from shared.connection import connect
 from shared.models import Article
 from shared.settings import Settings
 from shared.streams import (
@@ -40,19 +38,11 @@ from tests.topologies import ClusterDeployment
 pytestmark = [pytest.mark.timeout(180)]
 
 
-@pytest.fixture
-async def client(cluster: ClusterDeployment) -> AsyncIterator[Redis]:
-    cluster.flush()
-    redis = connect(cluster.url)
-    yield redis
-    await redis.aclose()
-
-
 async def test_notifier_scripts_and_transactions_run_on_a_cluster(
-    client: Redis, settings: Settings
+    cluster_client: Redis, settings: Settings
 ) -> None:
     now = time.time()
-    queue = job_queue(client, settings)
+    queue = job_queue(cluster_client, settings)
     alert = make_alert("a1", story_id="story-1")
     job = DeliveryJob(id=job_id("s1", "story-1"), subscription_id="s1", kind="alert",
                       channel="webhook", alerts=[alert], story_id="story-1",
@@ -69,7 +59,7 @@ async def test_notifier_scripts_and_transactions_run_on_a_cluster(
     await queue.finish(digest)
     assert await queue.due_counts(now + 120) == {**dict.fromkeys(queue.leases, 0), "webhook": 1}
 
-    store = SubscriptionStore(client)
+    store = SubscriptionStore(cluster_client)
     desk = Subscription.model_validate({"id": "desk", "channel": "webhook",
                                         "url": "https://hooks.example.org/v",
                                         "secret": SECRET})  # fmt: skip
@@ -83,15 +73,15 @@ async def test_notifier_scripts_and_transactions_run_on_a_cluster(
     assert await store.delete("desk")
 
 
-async def test_bus_and_poller_state_on_a_cluster(client: Redis, settings: Settings) -> None:
-    bus = StreamBus(client, settings.bus)
+async def test_bus_and_poller_state_on_a_cluster(cluster_client: Redis, settings: Settings) -> None:
+    bus = StreamBus(cluster_client, settings.bus)
     await bus.ensure_group(ALERTS, NOTIFIER_GROUP)
     await bus.publish(ALERTS, make_alert("a1"))
-    read: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await client.xreadgroup(
+    read: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await cluster_client.xreadgroup(
         NOTIFIER_GROUP, "n1", {ALERTS: ">"}, count=1
     )  # type: ignore[assignment]
     [(_, [(entry_id, fields)])] = read
-    queue = job_queue(client, settings)
+    queue = job_queue(cluster_client, settings)
     job = DeliveryJob(id="msg_1", subscription_id="s1", kind="test", channel="webhook",
                       created_at=time.time())  # fmt: skip
     await queue.put(job, time.time())
@@ -102,13 +92,13 @@ async def test_bus_and_poller_state_on_a_cluster(client: Redis, settings: Settin
                           ack=False, also=lambda pipe: queue.forget(pipe, job))  # fmt: skip
     [group] = await bus.group_status(ALERTS)
     assert group.pending == 0
-    assert await client.hlen(JOBS) == 0, "the dead-lettered job is forgotten"
+    assert await cluster_client.hlen(JOBS) == 0, "the dead-lettered job is forgotten"
     letters = await bus.dead_letters()
     assert [letter.reason for _, letter in letters] == ["rejected: test", "rejected: gone"]
     assert await bus.replay(letters[0][0])
-    assert await client.xlen(ALERTS) == 2
+    assert await cluster_client.xlen(ALERTS) == 2
 
-    seen = SeenStore(client, ttl_seconds=3600, max_entries=1000)
+    seen = SeenStore(cluster_client, ttl_seconds=3600, max_entries=1000)
     assert await seen.claim_unseen(["x1", "x2"]) == ["x1", "x2"]
     await seen.mark(["x1", "x2"])
     assert await seen.claim_unseen(["x1", "x2", "x3"]) == ["x3"]
@@ -116,11 +106,11 @@ async def test_bus_and_poller_state_on_a_cluster(client: Redis, settings: Settin
                       text="Turkish troops arrived in Tripoli on Monday, the ministry said in "
                       "a statement about the deployment.", source="wire",
                       fetched_at=datetime.now(UTC))  # fmt: skip
-    assert await StoryIndex(client, ttl_seconds=3600).story_for(article) == "x3"
+    assert await StoryIndex(cluster_client, ttl_seconds=3600).story_for(article) == "x3"
 
 
 async def test_pipeline_on_a_cluster(
-    settings: Settings, tmp_path: Path, cluster: ClusterDeployment, client: Redis
+    settings: Settings, tmp_path: Path, cluster: ClusterDeployment, cluster_client: Redis
 ) -> None:
     """Poller, classifier and notifier on the cluster: every alert at every subscriber under
     one id; a poison entry is dead-lettered, and the operator commands work on the cluster."""
@@ -128,8 +118,8 @@ async def test_pipeline_on_a_cluster(
     async with running_pipeline(config, tmp_path) as flow:
         flow.wire.publish(6)
         await flow.wait_delivered(60, "every alert at every subscriber")
-        await client.xadd(ARTICLES, {"type": "Article", "v": "1", "data": "{broken"})
-        await wait_for(lambda: _dead_letters(client), timeout=20, message="a dead letter")
+        await cluster_client.xadd(ARTICLES, {"type": "Article", "v": "1", "data": "{broken"})
+        await wait_for(lambda: _dead_letters(cluster_client), timeout=20, message="a dead letter")
     flow.assert_one_id_per_alert()
     env = clean_env(tmp_path, VIGIL_REDIS_URL=cluster.url,
                     VIGIL_SOURCES_FILE=str(tmp_path / "sources.yaml"))  # fmt: skip
@@ -148,8 +138,8 @@ async def test_pipeline_on_a_cluster(
     assert letter["reason"].startswith("decode")
     replayed = await asyncio.to_thread(run_vigil, ["dlq", "replay", letter["dead_id"]], env)
     assert replayed.returncode == 0, replayed.stderr
-    assert await client.xlen(ARTICLES) == 8  # six items, the poison entry and its replay
+    assert await cluster_client.xlen(ARTICLES) == 8  # six items, the poison entry and its replay
 
 
-async def _dead_letters(client: Redis) -> int:
-    return int(await client.xlen(DEAD))
+async def _dead_letters(cluster_client: Redis) -> int:
+    return int(await cluster_client.xlen(DEAD))

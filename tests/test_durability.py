@@ -3,7 +3,7 @@ replica acknowledged is a transient error, never a silent success."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from redis.crc import key_slot
 from shared.connection import connect
 from shared.durability import Durable, NotReplicatedError
 from shared.embedded_redis import EmbeddedRedis
-from tests.topologies import NO_SYNC_DELAY, SLOTS, ClusterDeployment
+from tests.topologies import NO_SYNC_DELAY, SLOTS
 
 
 def _write(key: str) -> Callable[[Pipeline], None]:
@@ -39,14 +39,6 @@ async def test_a_replica_acknowledges(tmp_path: Path) -> None:
                 assert await Durable(client, 1, 5000).execute("k", _write("k")) == [True]
             finally:
                 await client.aclose()
-
-
-@pytest.fixture
-async def cluster_client(cluster: ClusterDeployment) -> AsyncIterator[Redis]:
-    cluster.flush()
-    client = connect(cluster.url)
-    yield client
-    await client.aclose()
 
 
 async def test_on_a_cluster_wait_goes_to_the_node_of_the_key(cluster_client: Redis) -> None:
