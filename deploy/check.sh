@@ -4,7 +4,10 @@
 #     the PromQL of every Grafana dashboard query;
 #   - every metric named in the rules and the Grafana dashboard exists in shared/metrics.py;
 #   - compose.yaml against the Compose JSON schema (and `docker compose config` if it works);
-#   - every JSON/YAML file under deploy/ parses; the config YAML loads with Vigil's own loaders.
+#   - every JSON/YAML file under deploy/ parses; the config YAML loads with Vigil's own loaders;
+#   - the Kubernetes manifests against Kubernetes' JSON schemas, offline: the schemas shipped in
+#     the kubernetes-validate PyPI package (a dev dependency), and KEDA's ScaledObjects against
+#     the schema shipped in the @kubernetes-models/keda npm package (installed on first use).
 # Installs promtool with apt (Debian's `prometheus` package) or, without apt, from the release
 # tarball into a cache folder. Needs the project's .venv (created by `make` if missing).
 #   bash deploy/check.sh
@@ -13,6 +16,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=$ROOT/.venv/bin/python
 PROM_VERSION=${PROM_VERSION:-2.55.1}
+K8S_VERSION=${K8S_VERSION:-1.30.0}            # the oldest Kubernetes the manifests must suit
+KEDA_MODELS_VERSION=${KEDA_MODELS_VERSION:-2.0.0}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/vigil-deploy
 start=$SECONDS
 
@@ -176,6 +181,77 @@ if errors:
 print(f"  SUCCESS: compose.yaml matches the Compose schema; {parsed} JSON/YAML files parse; "
       f"{len(exprs)} dashboard queries; config files load")
 EOF
+
+step "Kubernetes manifests against the Kubernetes $K8S_VERSION schemas (strict, offline)"
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    step "installing node and npm: apt-get install nodejs npm"
+    sudo=(); [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq nodejs npm >/dev/null
+fi
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    || fail "node and npm are needed to check KEDA's ScaledObjects"
+if [[ ! -d $CACHE/npm/node_modules/@kubernetes-models/keda ]]; then
+    step "installing @kubernetes-models/keda@$KEDA_MODELS_VERSION into $CACHE/npm"
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund --silent \
+        "@kubernetes-models/keda@$KEDA_MODELS_VERSION" >/dev/null
+fi
+"$PY" - "$K8S_VERSION" "$tmp" <<'PYTHON'
+import json, sys
+from pathlib import Path
+
+import kubernetes_validate, yaml
+
+version, tmp = sys.argv[1], Path(sys.argv[2])
+errors, checked, custom = [], 0, []
+for path in sorted(Path("deploy/k8s").rglob("*.yaml")):
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not doc or doc.get("kind") == "Kustomization":
+            continue
+        where = f"{path}: {doc['kind']} {doc.get('metadata', {}).get('name')}"
+        if doc["apiVersion"].startswith("keda.sh/"):
+            custom.append({"where": where, "doc": doc})
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+            checked += 1
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{where}: {'.'.join(map(str, error.path))}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            errors.append(f"{where}: {error.message}")
+
+# The KEDA overlay removes the fixed replica count of exactly what its ScaledObjects scale.
+overlay = yaml.safe_load(Path("deploy/k8s/keda/kustomization.yaml").read_text())
+base = {(d["kind"], d["metadata"]["name"]): d for p in Path("deploy/k8s").glob("*.yaml")
+        for d in yaml.safe_load_all(p.read_text()) if d and "metadata" in d}
+scaled = {c["doc"]["spec"]["scaleTargetRef"]["name"] for c in custom}
+patched = {p["target"]["name"] for p in overlay["patches"]}
+if scaled != patched:
+    errors.append(f"deploy/k8s/keda: ScaledObjects scale {sorted(scaled)}, patches cover {sorted(patched)}")
+for name in scaled:
+    if "replicas" not in base.get(("Deployment", name), {}).get("spec", {}):
+        errors.append(f"deploy/k8s/keda: no Deployment {name} with spec.replicas to remove")
+
+(tmp / "keda.json").write_text(json.dumps(custom))
+if errors:
+    print("\n".join(errors), file=sys.stderr)
+    sys.exit(1)
+print(f"  SUCCESS: {checked} Kubernetes objects match the {version} schemas")
+PYTHON
+# Run from the npm prefix, where node resolves the package (its exports are ESM only).
+cat >"$CACHE/npm/validate-keda.mjs" <<'NODE'
+import { readFileSync } from "node:fs";
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
+const objects = JSON.parse(readFileSync(process.argv[2], "utf8"));
+let failed = 0;
+for (const { where, doc } of objects) {
+  try { new ScaledObject(doc).validate(); }
+  catch (error) { failed += 1; console.error(`${where}: ${error.message}`); }
+}
+if (failed) process.exit(1);
+console.log(`  SUCCESS: ${objects.length} ScaledObjects match KEDA's schema`);
+NODE
+node "$CACHE/npm/validate-keda.mjs" "$tmp/keda.json"
 
 step "promtool check rules: the dashboard's queries parse"
 promtool check rules "$tmp/dashboard-rules.yml"

@@ -12,6 +12,7 @@ import structlog
 from services.archive.service import ArchiveService
 from services.classifier.service import ClassifierService
 from services.console.web import Console
+from services.layout import migrate_layout
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
@@ -64,8 +65,10 @@ async def run_services(
     redis = connect(settings.redis_url, settings.bus)
     try:
         await ensure_access(redis)
+        await migrate_layout(redis)
     except TRANSIENT_ERRORS as error:
-        # Not up yet: start anyway, not ready; the consumers retry until it is.
+        # Not up yet: start anyway, not ready; the consumers retry until it is. (Keys of an
+        # older layout are then moved at the next start.)
         log.warning("runtime.redis_unreachable", error=str(error))
     except ConfigError:
         await redis.aclose()

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.classifier.cli import classify, evaluate
 from services.dlq import dlq
@@ -23,6 +22,7 @@ from services.terminal import TerminalView
 from shared import signals
 from shared.embedded_redis import EmbeddedRedis, RedisServerError
 from shared.logging import configure_logging
+from shared.resilience import TRANSIENT_ERRORS
 from shared.settings import ConfigError, LogSettings, Settings, load_settings
 
 EXIT_USAGE = 2
@@ -36,10 +36,10 @@ class VigilGroup(click.Group):
             return super().invoke(ctx)
         except (ConfigError, RedisServerError) as error:
             _fail(str(error))
-        except RedisConnectionError as error:
-            _fail(f"cannot reach Redis: {error}")
         except OSError as error:  # e.g. the HTTP port is taken
             _fail(f"{error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+        except TRANSIENT_ERRORS as error:  # unreachable, or failing over right now
+            _fail(f"cannot reach Redis: {error}")
         except KeyboardInterrupt:
             sys.exit(130)
 

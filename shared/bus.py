@@ -18,21 +18,28 @@ from typing import Any, Generic
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.aio import sleep_or_stop
+from shared.durability import Durable
 from shared.models import DeadLetter, Message
+from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.settings import BusSettings
-from shared.streams import DEAD, DecodeError, M, decode, encode
+from shared.streams import DEAD, DecodeError, M, companion, decode, encode
 
 log = structlog.get_logger(component="bus")
 
-TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# TRANSIENT_ERRORS is re-exported: the services have always imported it from here.
+__all__ = ["TRANSIENT_ERRORS", "Consumer", "Delivery", "PermanentError", "StreamBus"]
 _ERROR_TEXT_LIMIT = 500
+
+# KEYS: the stream; ARGV: group, consumer. Deletes the consumer only if it holds no entry.
+_DELETE_IDLE_CONSUMER = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 
 
 class PermanentError(Exception):
@@ -70,14 +77,20 @@ class StreamBus:
     def __init__(self, redis: Redis, settings: BusSettings | None = None) -> None:
         self.redis = redis
         self.settings = settings or BusSettings()
+        self.durable = Durable.of(redis, self.settings)
+        self._delete_idle_consumer = redis.register_script(_DELETE_IDLE_CONSUMER)
 
     async def publish(self, stream: str, message: Message, *, maxlen: int | None = None) -> str:
-        """Append a message to a stream, trimming it to about ``maxlen`` entries."""
-        entry_id = await self.redis.xadd(
+        """Append a message to a stream, trimming it to about ``maxlen`` entries; with replicas
+        to wait for (:mod:`shared.durability`), return once one holds it."""
+        [entry_id] = await self.durable.execute(
             stream,
-            encode(message),  # type: ignore[arg-type]
-            maxlen=maxlen or self.settings.stream_maxlen,
-            approximate=True,
+            lambda pipe: pipe.xadd(
+                stream,
+                encode(message),  # type: ignore[arg-type]
+                maxlen=maxlen or self.settings.stream_maxlen,
+                approximate=True,
+            ),
         )
         metrics.BUS_PUBLISHED.labels(stream).inc()
         return str(entry_id)
@@ -132,11 +145,15 @@ class StreamBus:
         ack: bool = True,
         also: Callable[[Pipeline], object] | None = None,
     ) -> str:
-        """Move an entry to the dead-letter stream and acknowledge it, in one transaction.
+        """Move an entry to the dead-letter stream, then acknowledge it.
 
-        ``ack=False`` dead-letters something that is not a pending stream entry (a notifier
-        delivery job); ``entry_id`` then names it. ``also`` adds the caller's own commands to
-        the same transaction (the notifier forgets the job it dead-letters).
+        Two steps, the letter first: on a Redis Cluster the dead-letter stream and the entry's
+        stream are in different slots, which no transaction may span. A crash between them
+        leaves the entry pending, to be dead-lettered again: two letters for one entry, never
+        none (a replay is idempotent). ``ack=False`` dead-letters something that is not a
+        pending stream entry (a notifier delivery job); ``entry_id`` then names it. ``also``
+        queues the caller's own commands, run last in a transaction of their own (the
+        notifier forgets the job it dead-letters).
         """
         letter = DeadLetter(
             source_stream=stream,
@@ -146,19 +163,21 @@ class StreamBus:
             deliveries=deliveries,
             fields=dict(fields),
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                DEAD,
-                {"letter": letter.model_dump_json()},
-                maxlen=self.settings.dead_maxlen,
-                approximate=True,
-            )
-            if ack:
+        dead_id = await self.redis.xadd(
+            DEAD,
+            {"letter": letter.model_dump_json()},
+            maxlen=self.settings.dead_maxlen,
+            approximate=True,
+        )
+        if ack:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.xack(stream, group, entry_id)
                 pipe.hdel(_errors_key(stream, group), entry_id)
-            if also is not None:
+                await pipe.execute()
+        if also is not None:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 also(pipe)
-            dead_id = (await pipe.execute())[0]
+                await pipe.execute()
         kind = reason.split(":", 1)[0]
         metrics.DEAD_LETTERS.labels(stream, kind).inc()
         log.warning(
@@ -192,23 +211,23 @@ class StreamBus:
         return _letter(rows[0][1]) if rows else None
 
     async def replay(self, dead_id: str) -> str | None:
-        """Put a dead letter's original entry back on its stream and remove the letter.
+        """Put a dead letter's original entry back on its stream, then remove the letter.
 
         The payload is unchanged, so downstream idempotency keys (article and alert ids)
-        still hold and a replay never produces a duplicate effect.
+        still hold and a replay never produces a duplicate effect. Two steps, for the same
+        reason as :meth:`dead_letter`: a crash between them leaves the letter, whose next
+        replay is harmless.
         """
         letter = await self.get_dead_letter(dead_id)
         if letter is None:
             return None
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                letter.source_stream,
-                letter.fields,  # type: ignore[arg-type]
-                maxlen=self.settings.stream_maxlen,
-                approximate=True,
-            )
-            pipe.xdel(DEAD, dead_id)
-            new_id, _ = await pipe.execute()
+        new_id = await self.redis.xadd(
+            letter.source_stream,
+            letter.fields,  # type: ignore[arg-type]
+            maxlen=self.settings.stream_maxlen,
+            approximate=True,
+        )
+        await self.redis.xdel(DEAD, dead_id)
         log.info("bus.replayed", dead_id=dead_id, stream=letter.source_stream, entry_id=new_id)
         return str(new_id)
 
@@ -219,6 +238,32 @@ class StreamBus:
             await self.redis.delete(DEAD)
             return count
         return int(await self.redis.xdel(DEAD, *dead_ids)) if dead_ids else 0
+
+    async def remove_idle_consumers(
+        self, stream: str, group: str, *, idle_seconds: float, keep: str
+    ) -> list[str]:
+        """Delete the group's consumers idle for ``idle_seconds`` with no entry pending.
+
+        Autoscaled replicas come and go under new names; without this, XINFO CONSUMERS lists
+        every one that ever ran. Each deletion re-checks, in one script, that the consumer
+        holds nothing (an entry it held would otherwise leave the pending list unprocessed);
+        a live consumer deleted between two reads is recreated by its next read.
+        """
+        removed = []
+        for consumer in await self.redis.xinfo_consumers(stream, group):
+            name = str(consumer["name"])
+            if (
+                name == keep
+                or int(consumer["pending"])
+                or int(consumer["idle"]) < idle_seconds * 1000
+            ):
+                continue
+            if await self._delete_idle_consumer(keys=[stream], args=[group, name]):
+                removed.append(name)
+                metrics.BUS_CONSUMERS_REMOVED.labels(stream, group).inc()
+                log.info("bus.consumer_removed", stream=stream, group=group, consumer=name,
+                         idle_seconds=int(consumer["idle"]) // 1000)  # fmt: skip
+        return removed
 
     async def group_status(self, stream: str) -> list[GroupStatus]:
         """The consumer groups of a stream with their pending count and lag."""
@@ -268,8 +313,9 @@ class StreamBus:
 
 
 def _errors_key(stream: str, group: str) -> str:
-    """Hash of the last handler error per pending entry, quoted in dead letters."""
-    return f"{stream}:errors:{group}"
+    """Hash of the last handler error per pending entry, quoted in dead letters; in the
+    stream's cluster slot, so that acknowledging and forgetting the error is one step."""
+    return companion(stream, f"errors:{group}")
 
 
 def _letter(fields: Mapping[Any, Any] | None) -> DeadLetter:
@@ -303,36 +349,35 @@ class Consumer(Generic[M]):
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._acks = _Acks(self.redis, stream, group)
         self._next_reclaim = 0.0
+        self._next_sweep = time.monotonic() + self.settings.consumer_sweep_seconds
         self._log = log.bind(stream=stream, group=group, consumer=name)
         metrics.prime_consumer(stream, group)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then give in-flight messages the grace period."""
-        backoff = ExponentialWithJitterBackoff(cap=10.0, base=0.1)
-        failures = 0
+        backoff = Backoff(self.redis)
         try:
             while not stop.is_set():
                 try:
                     await self.bus.ensure_group(self.stream, self.group)
                     await self._read_own_pending(stop)
                     self.ready = True
-                    failures = 0
+                    backoff.reset()
                     await self._consume(stop)
+                except TRANSIENT_ERRORS as error:  # READONLY and cluster errors included
+                    kind, failure = "connection", error
+                    self._log.warning("bus.redis_unavailable", error=str(error))
                 except ResponseError as error:
                     # The stream or group vanished (FLUSHALL, DEL): recreate it after a pause.
                     if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                         raise
-                    kind = "nogroup"
-                except TRANSIENT_ERRORS as error:
-                    kind = "connection"
-                    self._log.warning("bus.redis_unavailable", error=str(error))
+                    kind, failure = "nogroup", error
                 else:
                     continue
                 self.ready = False
-                failures += 1
                 metrics.BUS_ERRORS.labels(self.stream, kind).inc()
-                delay = backoff.compute(failures)
-                self._log.warning("bus.backoff", kind=kind, failures=failures, delay=delay)
+                delay = await backoff.failed(failure)
+                self._log.warning("bus.backoff", kind=kind, failures=backoff.failures, delay=delay)
                 await sleep_or_stop(stop, delay)
         finally:
             self.ready = False
@@ -361,6 +406,7 @@ class Consumer(Generic[M]):
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._reclaim_idle()
+            await self._sweep_consumers()
             await self._wait_for_slot()
             response = await self.redis.xreadgroup(
                 self.group,
@@ -398,6 +444,19 @@ class Consumer(Generic[M]):
                     self._dispatch(entry_id, fields, counts.get(entry_id, 2))
             if cursor in ("0-0", "0"):
                 return
+
+    async def _sweep_consumers(self) -> None:
+        """Now and then, remove consumers of gone replicas (see ``remove_idle_consumers``)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.settings.consumer_sweep_seconds
+        await self.bus.remove_idle_consumers(
+            self.stream,
+            self.group,
+            idle_seconds=self.settings.consumer_idle_seconds,
+            keep=self.name,
+        )
 
     async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
         rows = await self.redis.xpending_range(

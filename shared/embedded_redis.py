@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -55,10 +56,22 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 class EmbeddedRedis:
     """Start and stop a private redis-server; use as a context manager."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, persist: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        persist: bool = True,
+        extra_args: Sequence[str] = (),
+        config_file: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persist = persist
+        # Replicas, Sentinels and cluster nodes for the tests: a config file (Sentinel rewrites
+        # its own) and arguments after the defaults, which they override.
+        self.extra_args = list(extra_args)
+        self.config_file = config_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,6 +83,7 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             find_redis_server(),
+            *([str(self.config_file)] if self.config_file else []),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.data_dir.resolve()),
@@ -78,6 +92,7 @@ class EmbeddedRedis:
             "--appendfsync", "everysec",
             "--logfile", "redis.log",
             "--protected-mode", "yes",
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
             args,
@@ -108,7 +123,7 @@ class EmbeddedRedis:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock,
         ):
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # up, maybe locked
         return False
 
     def stop(self, timeout: float = 10.0) -> None:

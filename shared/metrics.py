@@ -73,6 +73,19 @@ BUS_ERRORS = Counter(
     "Redis errors met by consumers (connection, nogroup), each followed by a backoff.",
     ["stream", "kind"],
 )
+BUS_CONSUMERS_REMOVED = Counter(
+    "vigil_bus_consumers_removed_total",
+    "Consumers of gone replicas removed from a group (idle for long, nothing pending).",
+    ["stream", "group"],
+)
+REDIS_NOT_REPLICATED = Counter(
+    "vigil_redis_not_replicated_total",
+    "Writes no replica acknowledged in time (WAIT): retried, not acted on.",
+)
+REDIS_MASTER_CHANGES = Counter(
+    "vigil_redis_master_changes_total",
+    "Failovers noticed: the Sentinels named a new master and the connections were dropped.",
+)
 CONSUMER_LAG = Gauge(
     "vigil_consumer_lag_messages",
     "Entries in the stream not yet delivered to the group.",
@@ -226,6 +239,7 @@ def prime_consumer(stream: str, group: str) -> None:
     """Every counter of one stream consumer, at 0."""
     prime(BUS_MESSAGES, [stream], [group], BUS_OUTCOMES)
     prime(BUS_RECLAIMED, [stream], [group])
+    prime(BUS_CONSUMERS_REMOVED, [stream], [group])
     prime(BUS_HANDLE_SECONDS, [stream], [group])
     prime(BUS_ERRORS, [stream], BUS_ERROR_KINDS)
     prime(DEAD_LETTERS, [stream], BUS_DEAD_LETTER_REASONS)

@@ -20,6 +20,7 @@ from shared import signals
 from shared.aio import sleep_or_stop
 from shared.bus import TRANSIENT_ERRORS, StreamBus
 from shared.health import health_app
+from shared.resilience import follow_master
 from shared.settings import HttpSettings
 
 log = structlog.get_logger(component="runtime")
@@ -88,6 +89,7 @@ async def serve(
             for component in components:
                 group.create_task(_run_component(component, stop), name=component.name)
             group.create_task(_refresh_gauges(StreamBus(redis), streams, stop))
+            group.create_task(follow_master(redis, stop))
     finally:
         stop.set()
         await runner.cleanup()

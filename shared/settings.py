@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from shared.redis_url import parse_redis_url
+
 
 class ConfigError(Exception):
     """Configuration that cannot be used; its message names the offending field or file."""
@@ -98,6 +100,20 @@ class BusSettings(BaseModel):
     claim_interval_seconds: float = Field(default=5.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    consumer_idle_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="a consumer idle this long with nothing pending is removed",
+    )
+    consumer_sweep_seconds: float = Field(
+        default=300.0, gt=0, description="how often each consumer looks for such consumers"
+    )
+    wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="replicas that must acknowledge a relied-on write (WAIT, shared/durability.py)",
+    )
+    wait_timeout_ms: int = Field(default=500, ge=1, le=60_000)
 
 
 class PollerSettings(BaseModel):
@@ -250,9 +266,10 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+    def _redis_url(cls, value: str | None) -> str | None:
+        """One of the forms of :mod:`shared.redis_url`; the message never repeats the URL."""
+        if value:
+            parse_redis_url(value)  # raises RedisUrlError (a ValueError) naming the problem
         return value or None
 
 

@@ -1,4 +1,5 @@
-"""Stream names and the entry encoding every producer and consumer agrees on."""
+"""Stream names, the keys kept beside them, and the entry encoding every producer and
+consumer agrees on."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ NOTIFIER_GROUP = "notifier"
 ARCHIVE_GROUP = "archive"  # the console's history of vigil:alerts (services/archive)
 
 M = TypeVar("M", bound=Message)
+
+
+def companion(stream: str, suffix: str) -> str:
+    """A key kept beside ``stream``: on a Redis Cluster it lives in the stream's slot.
+
+    The hash tag (``{vigil:articles}``) is the stream's whole name, whose slot is the
+    stream's own, so one transaction or script may touch both, as on a single server. The
+    streams keep their names: existing deployments find their entries where they were.
+    """
+    return f"{{{stream}}}:{suffix}"
 
 
 class DecodeError(Exception):

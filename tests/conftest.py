@@ -13,6 +13,9 @@ from shared.embedded_redis import EmbeddedRedis, free_port
 from shared.settings import Settings
 from tests.helpers import posting_to
 from tests.notifier_support import ChatEndpoint, Receiver
+from tests.topologies import ClusterDeployment, SentinelDeployment
+
+PASSWORD = "pass word/1"  # a space and a slash: the URLs must quote it
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +25,54 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelDeployment]:
+    """A master, a replica and a Sentinel, each requiring a password, for the session.
+
+    Tests that fail over start their own deployment: this one keeps its first master.
+    """
+    deployment = SentinelDeployment(
+        tmp_path_factory.mktemp("sentinel"), password=PASSWORD, sentinel_password=PASSWORD
+    )
+    deployment.start()
+    yield deployment
+    deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterDeployment]:
+    """Three password-protected cluster masters for the session."""
+    deployment = ClusterDeployment(tmp_path_factory.mktemp("cluster"), password=PASSWORD)
+    deployment.start()
+    yield deployment
+    deployment.stop()
+
+
+@pytest.fixture
+async def cluster_client(cluster: ClusterDeployment) -> AsyncIterator[Redis]:
+    """A client of the session's cluster, emptied."""
+    cluster.flush()
+    client = connect(cluster.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["server", "sentinel", "cluster"])
+async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Redis]]:
+    """Each kind of deployment ``VIGIL_REDIS_URL`` can name, emptied: its URL and a client."""
+    if request.param == "server":
+        url = request.getfixturevalue("redis_url")
+    else:
+        url = request.getfixturevalue(str(request.param)).url
+    client = connect(url)
+    if request.param == "cluster":
+        request.getfixturevalue("cluster").flush()
+    else:
+        await client.flushall()
+    yield url, client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -30,7 +30,11 @@ async def _dead_letter_next(bus: StreamBus, redis: Redis) -> None:
                           fields=fields, reason="decode: broken JSON", deliveries=1)  # fmt: skip
 
 
-async def test_dlq_list_show_replay_and_purge(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+async def test_dlq_list_show_replay_and_purge(
+    deployment: tuple[str, Redis], tmp_path: Path
+) -> None:
+    """On one server, a Sentinel-managed master and a cluster alike."""
+    redis_url, redis = deployment
     bus = StreamBus(redis)
     await bus.ensure_group(ARTICLES, CLASSIFIER_GROUP)
     await redis.xadd(ARTICLES, {"type": "Article", "v": "1", "data": "{broken"})
@@ -67,8 +71,10 @@ async def test_dlq_list_show_replay_and_purge(redis: Redis, redis_url: str, tmp_
 
 
 async def test_subscriptions_apply_list_disable_delete(
-    redis: Redis, redis_url: str, tmp_path: Path
+    deployment: tuple[str, Redis], tmp_path: Path
 ) -> None:
+    """On one server, a Sentinel-managed master and a cluster alike."""
+    redis_url, _ = deployment
     env = clean_env(tmp_path, VIGIL_REDIS_URL=redis_url, DESK_SECRET=SECRET)
     document = (
         "subscriptions:\n"
@@ -87,6 +93,10 @@ async def test_subscriptions_apply_list_disable_delete(
     assert code == 0
     code, out, _ = await vigil(env, "subscriptions", "show", "desk")
     assert orjson.loads(out)["enabled"] is False
+    code, _, _ = await vigil(env, "subscriptions", "enable", "desk")
+    assert code == 0
+    code, out, err = await vigil(env, "subscriptions", "test", "desk")
+    assert (code, out.startswith("queued test event msg_")) == (0, True), err
 
     bad = document.replace("libya", "atlantis")
     code, _, err = await vigil(env, "subscriptions", "apply", "-", stdin=bad)

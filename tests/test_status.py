@@ -36,8 +36,10 @@ async def _prepare(redis: Redis, tmp_path: Path) -> Path:
 
 
 async def test_status_shows_streams_sources_and_subscriptions(
-    redis: Redis, redis_url: str, tmp_path: Path
+    deployment: tuple[str, Redis], tmp_path: Path
 ) -> None:
+    """On one server, a Sentinel-managed master and a cluster alike."""
+    redis_url, redis = deployment
     sources = await _prepare(redis, tmp_path)
     env = clean_env(tmp_path, VIGIL_REDIS_URL=redis_url, VIGIL_SOURCES_FILE=str(sources))
 
@@ -54,6 +56,11 @@ async def test_status_shows_streams_sources_and_subscriptions(
     assert subscription["id"] == "desk"
     assert subscription["state"]["consecutive_failures"] == 1
     assert SECRET not in result.stdout
+
+    health = await asyncio.to_thread(run_vigil, ["sources", "status", "--json"], env)
+    assert health.returncode == 0, health.stderr
+    [row] = [orjson.loads(line) for line in health.stdout.splitlines()]
+    assert (row["id"], row["health"]) == ("wire", "failing")
 
     view = await asyncio.to_thread(run_vigil, ["status"], env)
     assert view.returncode == 0, view.stderr

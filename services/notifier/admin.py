@@ -20,6 +20,7 @@ from services.notifier.store import SubscriptionStore, UnreadableSubscriptionErr
 from services.notifier.subscriptions import Subscription, keep_masked
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from shared.models import Alert, Article, Claim, Classification
+from shared.resilience import TRANSIENT_ERRORS
 from shared.settings import Settings, describe_validation_error
 
 log = structlog.get_logger(component="admin")
@@ -42,6 +43,7 @@ _HTTP: dict[int, type[web.HTTPException]] = {
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
     422: web.HTTPUnprocessableEntity,
+    503: web.HTTPServiceUnavailable,
 }
 
 
@@ -120,7 +122,11 @@ class AdminApi:
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self._token):
             log.warning("admin.unauthorized", path=request.path, remote=request.remote)
             raise _error(401, "missing or wrong bearer token")
-        return await handler(request)  # type: ignore[no-any-return]
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except TRANSIENT_ERRORS as error:  # Redis restarting or failing over: try again soon
+            log.warning("admin.redis_unavailable", path=request.path, error=str(error))
+            raise _error(503, "Redis is not available right now; try again shortly") from error
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:

@@ -39,7 +39,8 @@ from services.notifier.store import SubscriptionStore, UnreadableSubscriptionErr
 from services.notifier.subscriptions import Subscription
 from shared import metrics
 from shared.aio import sleep_or_stop, wait_any
-from shared.bus import TRANSIENT_ERRORS, StreamBus
+from shared.bus import StreamBus
+from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.settings import Settings
 from shared.streams import DELIVERIES, NOTIFIER_GROUP, encode
 
@@ -91,7 +92,7 @@ class Dispatcher:
                 await gauges
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
-        failures = 0
+        backoff = Backoff(self.queue.redis)
         while not stop.is_set():
             self._wake.clear()
             free = self.config.concurrency - len(self.in_flight)
@@ -102,11 +103,10 @@ class Dispatcher:
                 continue
             try:
                 jobs = await self.queue.claim_due(self.clock(), free)
-                failures = 0
+                backoff.reset()
             except TRANSIENT_ERRORS as error:
-                failures += 1
-                log.warning("notifier.redis_error", error=str(error), attempt=failures)
-                await sleep_or_stop(stop, min(5.0, 0.1 * 2**failures))
+                log.warning("notifier.redis_error", error=str(error), attempt=backoff.failures + 1)
+                await backoff.pause(stop, error)
                 continue
             for job in jobs:
                 task = asyncio.create_task(self._deliver_safely(job))

@@ -24,9 +24,9 @@ from services.notifier.jobs import (
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
 from shared import metrics
-from shared.aio import sleep_or_stop
-from shared.bus import TRANSIENT_ERRORS, Delivery
+from shared.bus import Delivery
 from shared.models import Alert
+from shared.resilience import TRANSIENT_ERRORS, Backoff
 
 log = structlog.get_logger(component="notifier")
 
@@ -59,14 +59,13 @@ class Intake:
         self, subscriptions: Sequence[Subscription], stop: asyncio.Event
     ) -> None:
         """Store the subscriptions file's entries, retrying while Redis is away."""
-        attempt = 0
+        backoff = Backoff(self.store.redis)
         while not stop.is_set():
             try:
                 await self.store.sync_file(list(subscriptions))
             except TRANSIENT_ERRORS as error:
-                attempt += 1
-                log.warning("notifier.redis_error", error=str(error), attempt=attempt)
-                await sleep_or_stop(stop, min(5.0, 0.1 * 2**attempt))
+                log.warning("notifier.redis_error", error=str(error), attempt=backoff.failures + 1)
+                await backoff.pause(stop, error)
             else:
                 log.info("notifier.subscriptions_loaded", count=len(subscriptions))
                 return

@@ -3,7 +3,8 @@
 A job is one message for one subscriber: an alert, a digest of alerts, or a test event. Its
 id is the ``webhook-id`` and never changes, across retries, restarts and dead-letter replays.
 
-Keys (all under ``vigil:notifier:``):
+Keys (all under ``{vigil:notifier}:``, one hash tag: on a Redis Cluster every notifier key is
+in one slot, so that each script and transaction below may touch several of them):
 
 - ``jobs``: hash, job id -> job JSON (attempts and history included);
 - ``due:{channel}``: sorted set per channel, job id -> the epoch second it is due; a claimed
@@ -25,14 +26,16 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from shared.durability import Durable
 from shared.models import Alert, Message
 from shared.settings import NotifierSettings
 
-PREFIX = "vigil:notifier:"
+PREFIX = "{vigil:notifier}:"
+OLD_PREFIX = "vigil:notifier:"  # before the cluster layout; see services/layout.py
 JOBS = PREFIX + "jobs"
 DUE = PREFIX + "due"
 
@@ -64,6 +67,15 @@ class DeliveryJob(Message):
     created_at: float
     attempts: int = 0
     history: list[Attempt] = Field(default_factory=list)
+
+    @field_validator("digest_key")
+    @classmethod
+    def _tagged(cls, key: str | None) -> str | None:
+        """A job stored, dead-lettered or replayed before the cluster layout names its alert
+        list by the old prefix; the list itself was renamed (services/layout.py)."""
+        if key is not None and key.startswith(OLD_PREFIX):
+            return PREFIX + key.removeprefix(OLD_PREFIX)
+        return key
 
 
 def job_id(subscription_id: str, key: str) -> str:
@@ -162,15 +174,21 @@ class JobQueue:
     leased (see :func:`services.notifier.channels.registry.lease_seconds`).
     """
 
-    def __init__(self, redis: Redis, settings: NotifierSettings, leases: dict[str, float]) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: NotifierSettings,
+        leases: dict[str, float],
+        durable: Durable | None = None,
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.leases = leases
+        # Scheduling (before the alert is acknowledged) and claiming (before the job is sent)
+        # wait for a replica: after a failover neither is acted on unless the new master has it.
+        self.durable = durable or Durable(redis, 0, 0)
         self.due_keys = [due_key(None), *(due_key(channel) for channel in leases)]
         self._claims = 0
-        self._schedule_once = redis.register_script(_SCHEDULE_ONCE)
-        self._claim_due = redis.register_script(_CLAIM_DUE)
-        self._add_to_digest = redis.register_script(_ADD_TO_DIGEST)
         self._fold = redis.register_script(_FOLD)
 
     def _due_key(self, job: DeliveryJob) -> str:
@@ -193,9 +211,10 @@ class JobQueue:
 
     async def schedule_once(self, job: DeliveryJob, story: str, due: float) -> bool:
         """Schedule ``job`` unless this subscriber already has this story; atomic."""
-        created = await self._schedule_once(
-            keys=[self._seen_key(job.subscription_id, story), JOBS, self._due_key(job)],
-            args=[job.id, job.model_dump_json(), due, self._seen_ttl],
+        keys = [self._seen_key(job.subscription_id, story), JOBS, self._due_key(job)]
+        args: list[str | float | int] = [job.id, job.model_dump_json(), due, self._seen_ttl]
+        [created] = await self.durable.execute(
+            JOBS, lambda pipe: pipe.eval(_SCHEDULE_ONCE, len(keys), *keys, *args)
         )
         return bool(created)
 
@@ -204,22 +223,13 @@ class JobQueue:
     ) -> bool:
         """Queue ``alert`` for the digest closing at ``window_end``; schedule that digest once."""
         assert digest.digest_key is not None
-        added = await self._add_to_digest(
-            keys=[
-                self._seen_key(subscription_id, story_key(alert)),
-                digest.digest_key,
-                JOBS,
-                self._due_key(digest),
-            ],
-            args=[
-                digest.id,
-                alert.model_dump_json(),
-                window_end,
-                self._seen_ttl,
-                self._seen_ttl,
-                digest.id,
-                digest.model_dump_json(),
-            ],
+        keys = [self._seen_key(subscription_id, story_key(alert)), digest.digest_key, JOBS,
+                self._due_key(digest)]  # fmt: skip
+        args: list[str | float | int] = [digest.id, alert.model_dump_json(), window_end,
+                                         self._seen_ttl, self._seen_ttl, digest.id,
+                                         digest.model_dump_json()]  # fmt: skip
+        [added] = await self.durable.execute(
+            JOBS, lambda pipe: pipe.eval(_ADD_TO_DIGEST, len(keys), *keys, *args)
         )
         return bool(added)
 
@@ -239,8 +249,9 @@ class JobQueue:
         self._claims += 1
         longest = max(self.leases.values(), default=0.0)
         leases = [longest, *self.leases.values()]
-        ids = await self._claim_due(
-            keys=self.due_keys, args=[now, limit, self._claims % len(self.due_keys), *leases]
+        args = [now, limit, self._claims % len(self.due_keys), *leases]
+        [ids] = await self.durable.execute(
+            JOBS, lambda pipe: pipe.eval(_CLAIM_DUE, len(self.due_keys), *self.due_keys, *args)
         )
         if not ids:
             return []

@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-SEEN_KEY = "vigil:poller:seen"
+from shared.streams import ARTICLES, companion
+
+# Beside the articles stream (one cluster slot): marking an article seen and putting it on the
+# stream may then be one transaction.
+SEEN_KEY = companion(ARTICLES, "seen")
 CLAIM_SECONDS = 120
 
 
 def _claim_key(article_id: str) -> str:
-    return f"vigil:poller:claim:{article_id}"
+    return companion(ARTICLES, f"claim:{article_id}")
 
 
 # SET NX EX on every key of KEYS, one command for a whole feed: 1 where claimed, else 0.

@@ -31,10 +31,11 @@ from services.poller.state import SourceState, StateStore
 from services.poller.stories import StoryIndex
 from services.poller.websub import WebSub
 from shared import metrics
-from shared.aio import sleep_or_stop, wait_any
-from shared.bus import TRANSIENT_ERRORS, StreamBus
+from shared.aio import wait_any
+from shared.bus import StreamBus
 from shared.language import load_models
 from shared.models import utcnow
+from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.settings import Settings
 
 log = structlog.get_logger(component="poller")
@@ -45,6 +46,7 @@ _IDLE_CHECK_SECONDS = 1.0
 _SPEED_UP = 0.75
 _SLOW_DOWN = 1.25
 _JITTER = 0.1
+_REDIS_RETRY_SECONDS = 5.0
 
 
 class PollerService:
@@ -90,7 +92,7 @@ class PollerService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; then let in-flight polls finish within the grace period."""
-        failures = 0
+        backoff = Backoff(self.redis)
         # Before any poll: parse threads then share one language model instead of each
         # loading its own, and the first polls do not wait for it.
         await asyncio.to_thread(load_models)
@@ -102,12 +104,12 @@ class PollerService:
                         self._ready = True
                         log.info("poller.started", sources=len(self.sources))
                     await self._tick(stop)
-                    failures = 0
+                    backoff.reset()
                 except TRANSIENT_ERRORS as error:
                     self._ready = False
-                    failures += 1
-                    log.warning("poller.redis_error", error=str(error), attempt=failures)
-                    await sleep_or_stop(stop, min(5.0, 0.1 * 2**failures))
+                    attempt = backoff.failures + 1
+                    log.warning("poller.redis_error", error=str(error), attempt=attempt)
+                    await backoff.pause(stop, error)
         finally:
             self._ready = False
             await self._drain()
@@ -168,7 +170,19 @@ class PollerService:
             log.warning("poller.polls_abandoned", sources=abandoned)
 
     async def poll(self, source: Source) -> None:
-        """Poll one source once and schedule its next poll; never raises for source faults."""
+        """Poll one source once and schedule its next poll; never raises for source faults.
+
+        When Redis fails mid-poll (a failover), the source is made due again shortly rather
+        than left leased for the whole lease; if even that fails, the lease ends it.
+        """
+        try:
+            await self._poll(source)
+        except TRANSIENT_ERRORS as error:
+            log.warning("poll.redis_error", source=source.id, error=str(error))
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await self.schedule.reschedule(source.id, _REDIS_RETRY_SECONDS)
+
+    async def _poll(self, source: Source) -> None:
         started = time.perf_counter()
         state = await self.state.get(source.id)
         try:

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared.models import Article
+from shared.streams import ARTICLES, companion
 
 BANDS = 8  # > MAX_DISTANCE, so near fingerprints share a band
 MAX_DISTANCE = 6
@@ -57,7 +58,8 @@ def _bands(value: int) -> list[int]:
 
 
 def _key(band: int, value: int) -> str:
-    return f"vigil:poller:story:{band}:{value:02x}"
+    # Beside the articles stream, like the seen set: one cluster slot for a story's buckets.
+    return companion(ARTICLES, f"story:{band}:{value:02x}")
 
 
 @dataclass(frozen=True)

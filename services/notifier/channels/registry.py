@@ -21,6 +21,7 @@ from services.notifier.channels.console import ConsoleChannel
 from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.webhook import WebhookChannel, webhook_targets
 from services.notifier.jobs import JobQueue
+from shared.durability import Durable
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -148,4 +149,4 @@ def lease_seconds(settings: Settings, channel: str | None) -> float:
 def job_queue(redis: Redis, settings: Settings) -> JobQueue:
     """The delivery schedule, each channel's jobs leased for that channel's lease."""
     leases = {name: lease_seconds(settings, name) for name in CHANNELS}
-    return JobQueue(redis, settings.notifier, leases)
+    return JobQueue(redis, settings.notifier, leases, Durable.of(redis, settings.bus))

@@ -1,0 +1,119 @@
+"""Redis away for a moment: the errors that mean it, and the one backoff every loop uses.
+
+Restarts, failovers and resharding surface as many different errors, and all of them mean
+"try again shortly", never "stop the service":
+
+- connection resets, refusals and timeouts; ``LOADING`` (a server reading its data back);
+- ``READONLY``: the server was a master and is now a replica (a Sentinel failover, a managed
+  service's switchover). The connections made before are useless: they are all dropped so
+  the next command finds the current master (:func:`shared.connection.drop_connections`);
+  likewise when no replica acknowledged a write (:mod:`shared.durability`);
+- ``MASTERDOWN``: a replica cut off from its master;
+- ``TRYAGAIN``, ``CLUSTERDOWN``, ``MOVED``/``ASK`` beyond the cluster client's own retries,
+  a slot not covered for a moment: a cluster failing over or resharding.
+
+``CROSSSLOT`` is not among them: it is a bug in a key layout, and retrying would not fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from redis.asyncio import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ClusterError,
+    ReadOnlyError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared import metrics
+from shared.aio import sleep_or_stop
+from shared.connection import current_master, drop_connections
+from shared.durability import NotReplicatedError
+
+log = structlog.get_logger(component="redis")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,  # resets, refusals; LOADING (BusyLoadingError); no master known yet
+    RedisTimeoutError,
+    OSError,
+    ReadOnlyError,
+    ClusterError,  # CLUSTERDOWN and MASTERDOWN (MasterDownError) included
+    ClusterDownError,
+    TryAgainError,
+    AskError,  # MOVED (MovedError) included
+    SlotNotCoveredError,
+)
+
+# What redis-py's Sentinel-managed connection raises in place of READONLY.
+_DEMOTED = "previous master is now a slave"
+
+
+def master_moved(error: BaseException) -> bool:
+    """Whether ``error`` says the connection leads to a server that is no longer the master,
+    or to one cut off from its replicas (no replica acknowledged a write)."""
+    return isinstance(error, ReadOnlyError | NotReplicatedError) or _DEMOTED in str(error)
+
+
+class Backoff:
+    """Exponential backoff with jitter for one loop that meets Redis errors.
+
+    :meth:`failed` counts a failure, drops every pooled connection when the error says the
+    master moved, and returns how long to wait; :meth:`pause` also waits (waking early on
+    ``stop``); :meth:`reset` after a success.
+    """
+
+    def __init__(self, redis: Redis, *, base: float = 0.1, cap: float = 10.0) -> None:
+        self.redis = redis
+        self.failures = 0
+        self._backoff = ExponentialWithJitterBackoff(cap=cap, base=base)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    async def failed(self, error: BaseException) -> float:
+        """Count a failure; the seconds to wait before the next try."""
+        self.failures += 1
+        if master_moved(error):
+            await drop_connections(self.redis)
+        return float(self._backoff.compute(self.failures))
+
+    async def pause(self, stop: asyncio.Event, error: BaseException) -> float:
+        """Count a failure and wait before the next try; returns the delay waited."""
+        delay = await self.failed(error)
+        await sleep_or_stop(stop, delay)
+        return delay
+
+
+async def follow_master(redis: Redis, stop: asyncio.Event, interval: float = 1.0) -> None:
+    """For a Sentinel-managed master: notice a new master within ``interval`` and drop every
+    connection to the old one.
+
+    After a failover the old master keeps accepting writes until a Sentinel turns it into a
+    replica (up to ten seconds, measured), and pooled connections would keep writing there:
+    writes the new master never sees. Asking the Sentinels every second bounds that window.
+    Returns at once for other deployments.
+    """
+    known = None
+    while not stop.is_set():
+        try:
+            address = await current_master(redis)
+        except TRANSIENT_ERRORS as error:  # no master right now: the failover is under way
+            log.info("redis.master_unknown", error=str(error))
+        else:
+            if address is None:
+                return
+            if known is not None and address != known:
+                log.warning("redis.master_changed", old=f"{known[0]}:{known[1]}",
+                            new=f"{address[0]}:{address[1]}")  # fmt: skip
+                metrics.REDIS_MASTER_CHANGES.inc()
+                await drop_connections(redis)
+            known = address
+        await sleep_or_stop(stop, interval)
