@@ -2,7 +2,7 @@
 
 One hash per source (``vigil:poller:source:<id>``), shared by replicas and kept across
 restarts; ``vigil sources status`` and the health gauges read it. New articles are also
-counted per UTC day (``vigil:poller:daily:<id>``, a week kept) for the console.
+counted per UTC day (``{vigil:poller:source:<id>}:daily``, beside the state hash in one cluster slot, a week kept) for the console.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def state_key(source_id: str) -> str:
 
 
 def daily_key(source_id: str) -> str:
-    return f"vigil:poller:daily:{source_id}"
+    # Tagged with the state key's name: on a Redis Cluster both sit in one slot, so the
+    # transaction that records a poll may write both (as companion() does for streams).
+    return f"{{{state_key(source_id)}}}:daily"
 
 
 def _day(at: datetime) -> str:
