@@ -18,6 +18,7 @@ from services.poller.service import PollerService
 from services.poller.sources import load_sources
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
+from shared.redis_url import parse_redis_url
 from shared.runtime import AppSetup, Component, serve
 from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
@@ -50,6 +51,7 @@ async def run_services(
             check_subscription(subscription, allow_private=settings.allow_private_targets)
         except SubscriptionRefusedError as error:
             raise ConfigError(f"subscription {subscription.id}: {error}") from error
+    log.info("runtime.redis", deployment=parse_redis_url(settings.redis_url).describe())
     redis = connect(settings.redis_url, settings.bus)
     try:
         await ensure_access(redis)

@@ -26,7 +26,7 @@ from redis.exceptions import AuthenticationError, RedisClusterException, Respons
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.redis_url import RedisTarget, parse_redis_url
+from shared.redis_url import parse_redis_url
 from shared.settings import BusSettings, ConfigError
 
 _SENTINEL_TIMEOUT_SECONDS = 2.0
@@ -262,9 +262,3 @@ async def _check_sentinels(pool: SentinelConnectionPool) -> None:
             f"VIGIL_REDIS_URL: no Sentinel monitors a master named {pool.service_name!r}"
         )
     raise MasterNotFoundError(f"no Sentinel answered for {pool.service_name!r}")
-
-
-def describe(url: str) -> str:
-    """``url`` in words, without credentials."""
-    target: RedisTarget = parse_redis_url(url)
-    return target.describe()
