@@ -22,6 +22,7 @@ from services.terminal import TerminalView
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
 from shared.language import load_models
+from shared.redis_url import parse_redis_url
 from shared.runtime import AppSetup, Component, serve
 from shared.settings import ConfigError, Settings
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
@@ -62,6 +63,7 @@ async def run_services(
     if "poller" in names or "classifier" in names:
         # Once, before any worker: threads share it instead of each loading its own.
         await asyncio.to_thread(load_models)
+    log.info("runtime.redis", deployment=parse_redis_url(settings.redis_url).describe())
     redis = connect(settings.redis_url, settings.bus)
     try:
         await ensure_access(redis)

@@ -26,7 +26,7 @@ from redis.exceptions import AuthenticationError, RedisClusterException, Respons
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.redis_url import RedisTarget, parse_redis_url
+from shared.redis_url import parse_redis_url
 from shared.settings import BusSettings, ConfigError
 
 _SENTINEL_TIMEOUT_SECONDS = 2.0
@@ -73,6 +73,7 @@ def connect(url: str, bus: BusSettings | None = None) -> Redis:
         sentinel.master_for(
             target.master,
             redis_class=_SentinelRedis,
+            connection_pool_class=_FollowingPool,
             connection_class=connection_class,
             db=target.db,
             **auth,
@@ -99,6 +100,37 @@ class _Cluster(RedisCluster):
             if isinstance(cause, AuthenticationError | ResponseError | RedisClusterException):
                 raise cause from error
             raise RedisConnectionError(str(error)) from error
+
+
+class _FollowingPool(SentinelConnectionPool):
+    """A pool that learns of a new master as soon as a failover has promoted it.
+
+    redis-py asks the Sentinels with ``SENTINEL MASTERS``, which names the old master until the
+    failover has ended (measured: over a second after the promotion, while the old master
+    still takes writes that are then lost). ``SENTINEL GET-MASTER-ADDR-BY-NAME`` names the
+    promoted replica from the moment the Sentinel has seen it take the role.
+    """
+
+    async def get_master_address(self) -> tuple[str, int]:
+        address = await _named_master(self.sentinel_manager, self.service_name)
+        if address is None:  # no Sentinel answered: redis-py's own search raises the error
+            return await super().get_master_address()  # type: ignore[no-untyped-call,no-any-return]
+        if self.master_address != address:
+            self.master_address = address
+            await self.disconnect(inuse_connections=False)
+        return address
+
+
+async def _named_master(sentinels: Sentinel, name: str) -> tuple[str, int] | None:
+    for node in sentinels.sentinels:
+        try:
+            reply = await node.sentinel_get_master_addr_by_name(name)
+        except (RedisConnectionError, RedisTimeoutError):
+            continue
+        if isinstance(reply, tuple | list) and reply:
+            host = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            return host, int(reply[1])
+    return None
 
 
 class _FollowingConnection(SentinelManagedConnection):
@@ -154,7 +186,7 @@ async def current_master(client: Redis) -> tuple[str, int] | None:
     pool = client.connection_pool if not isinstance(client, RedisCluster) else None
     if not isinstance(pool, SentinelConnectionPool):
         return None
-    address = await pool.sentinel_manager.discover_master(pool.service_name)
+    address = await pool.get_master_address()  # type: ignore[no-untyped-call]
     return str(address[0]), int(address[1])
 
 
@@ -230,9 +262,3 @@ async def _check_sentinels(pool: SentinelConnectionPool) -> None:
             f"VIGIL_REDIS_URL: no Sentinel monitors a master named {pool.service_name!r}"
         )
     raise MasterNotFoundError(f"no Sentinel answered for {pool.service_name!r}")
-
-
-def describe(url: str) -> str:
-    """``url`` in words, without credentials."""
-    target: RedisTarget = parse_redis_url(url)
-    return target.describe()

@@ -85,11 +85,8 @@ def parse_redis_url(url: str) -> RedisTarget:
     topology, tls = _SCHEMES[scheme]
     if topology == "standalone":
         return _standalone(url, tls)
-    rest = url.split("://", 1)[1]
-    authority, _, after = rest.partition("/")
-    path, _, query = after.partition("?")
-    if "?" in authority:
-        authority, _, query = authority.partition("?")
+    rest, _, query = url.split("://", 1)[1].partition("?")
+    authority, _, path = rest.partition("/")
     userinfo, _, hosts = authority.rpartition("@")
     username, password = _credentials(userinfo)
     nodes = _nodes(hosts, _DEFAULT_PORTS[topology])

@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,8 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from services.notifier.service import NotifierService
+from shared.connection import connect
+from shared.embedded_redis import EmbeddedRedis
 from shared.logging import configure_logging
 from shared.settings import LogSettings, Settings
 from tests.helpers import local_server, wait_for
@@ -203,3 +206,19 @@ def test_the_admin_api_needs_only_a_small_interface_of_the_service() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert loaded.stdout.strip() == "False"
+
+
+async def test_redis_away_gets_503_not_a_crash(settings: Settings, tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", persist=False)
+    server.start()
+    client = connect(server.url)
+    try:
+        async with _served(settings.model_copy(update={"redis_url": server.url}), client) as api:
+            assert (await api.call("GET", "/subscriptions"))[0] == 200
+            server.stop()
+            status, body = await api.call("GET", "/subscriptions")
+            assert status == 503
+            assert "Redis is not available" in body["error"]
+    finally:
+        server.stop()
+        await client.aclose()

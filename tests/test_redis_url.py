@@ -29,6 +29,9 @@ from shared.settings import ConfigError, load_settings
         ("redis+cluster://:secret@n1:7000,n2:7001",
          RedisTarget("cluster", "", nodes=(("n1", 7000), ("n2", 7001)), password="secret")),
         ("rediss+cluster://n1/", RedisTarget("cluster", "", tls=True, nodes=(("n1", 6379),))),
+        ("rediss+cluster://n1?ssl_ca_certs=/etc/ca/ca.pem&ssl_cert_reqs=required",
+         RedisTarget("cluster", "", tls=True, nodes=(("n1", 6379),),
+                     options={"ssl_ca_certs": "/etc/ca/ca.pem", "ssl_cert_reqs": "required"})),
     ],
 )  # fmt: skip
 def test_accepted_forms(url: str, expected: RedisTarget) -> None:

@@ -44,6 +44,41 @@ async def test_cluster_url_reaches_every_master(cluster: ClusterDeployment) -> N
     assert all(holders), f"keys on every master, not only the two named in the URL: {holders}"
 
 
+async def test_tls_forms_of_sentinel_and_cluster(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """``rediss+sentinel://`` (TLS to the Sentinel and the master, passwords for both) and
+    ``rediss+cluster://``, with the CA named in the URL; both follow a planned failover or
+    reach every master."""
+    sentinel = SentinelDeployment(tmp_path / "sentinel", tls=certificate, password=PASSWORD,
+                                  sentinel_password=PASSWORD)  # fmt: skip
+    cluster = ClusterDeployment(tmp_path / "cluster", tls=certificate)
+    sentinel.start()
+    cluster.start()
+    try:
+        assert sentinel.url.startswith("rediss+sentinel://")
+        assert cluster.url.startswith("rediss+cluster://")
+        for url in (sentinel.url, cluster.url):
+            client = connect(url)
+            try:
+                await ensure_access(client)
+                for n in range(12):
+                    await client.set(f"tls:{n}", url[:8])
+                assert await client.get("tls:11") == url[:8]
+            finally:
+                await client.aclose()
+        sentinel.failover()
+        client = connect(sentinel.url)
+        try:
+            assert (await client.info("replication"))["role"] == "master"
+            assert await client.get("tls:11") == "rediss+s"
+        finally:
+            await client.aclose()
+    finally:
+        sentinel.stop()
+        cluster.stop()
+
+
 async def test_wrong_passwords_are_configuration_errors(
     sentinel: SentinelDeployment, cluster: ClusterDeployment
 ) -> None:

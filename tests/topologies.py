@@ -38,6 +38,13 @@ def _auth(password: str | None) -> list[str]:
     return ["--requirepass", password, "--masterauth", password] if password else []
 
 
+def _tls(port: int, cert: Path, key: str | Path, *more: str) -> list[str]:
+    """TLS on ``port`` beside the plain port (which the tests' own checks use)."""
+    return ["--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+            "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+            "--tls-replication", "yes", *more]  # fmt: skip
+
+
 def _data_node(password: str | None) -> list[str]:
     return [*NO_SYNC_DELAY, *_auth(password)]
 
@@ -46,7 +53,8 @@ class SentinelDeployment:
     """A master, its replicas (one by default) and one Sentinel (quorum 1) on loopback.
 
     With ``password`` the data nodes require it; with ``sentinel_password`` the Sentinel
-    requires its own.
+    requires its own; with ``tls`` (certificate, key) every node also listens with TLS, the
+    URL names the TLS ports and the Sentinel speaks TLS to the data nodes.
     """
 
     def __init__(
@@ -57,30 +65,38 @@ class SentinelDeployment:
         down_after_ms: int = 1000,
         password: str | None = None,
         sentinel_password: str | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.folder = folder
         self.down_after_ms = down_after_ms
         self.password = password
         self.sentinel_password = sentinel_password
-        ports = [free_port() for _ in range(replicas + 1)]
+        self.tls = tls
+        ports = [free_port() for _ in range(replicas + 2)]
+        self.tls_ports = {port: free_port() for port in ports}
         master_port = ports[0]
-        self.servers = {
-            master_port: EmbeddedRedis(
-                folder / "node0", port=master_port, persist=False, extra_args=_data_node(password)
-            )
-        }
-        for n, port in enumerate(ports[1:], 1):
+        self.servers = {}
+        for n, port in enumerate(ports[:-1]):
+            follows = ["--replicaof", "127.0.0.1", str(self._data_port(master_port))] if n else []
             self.servers[port] = EmbeddedRedis(
                 folder / f"node{n}", port=port, persist=False,
-                extra_args=["--replicaof", "127.0.0.1", str(master_port), *_data_node(password)],
+                extra_args=[*follows, *_data_node(password), *self._tls_args(port)],
             )  # fmt: skip
         self.sentinel = EmbeddedRedis(
             folder / "sentinel",
+            port=ports[-1],
             persist=False,
             config_file=folder / "sentinel" / "sentinel.conf",
-            extra_args=["--sentinel", *_auth(sentinel_password)[:2]],
+            extra_args=["--sentinel", *_auth(sentinel_password)[:2], *self._tls_args(ports[-1])],
         )
         self._first_master = master_port
+
+    def _tls_args(self, port: int) -> list[str]:
+        return _tls(self.tls_ports[port], *self.tls) if self.tls else []
+
+    def _data_port(self, port: int) -> int:
+        """The port a node is known by to the others and the Sentinel (TLS or not)."""
+        return self.tls_ports[port] if self.tls else port
 
     @property
     def url(self) -> str:
@@ -90,6 +106,10 @@ class SentinelDeployment:
             if self.sentinel_password
             else ""
         )
+        if self.tls:
+            query = (query + "&" if query else "?") + f"ssl_ca_certs={self.tls[0]}"
+            port = self.tls_ports[self.sentinel.port]
+            return f"rediss+sentinel://{auth}127.0.0.1:{port}/{MASTER_NAME}{query}"
         return f"redis+sentinel://{auth}127.0.0.1:{self.sentinel.port}/{MASTER_NAME}{query}"
 
     def _sentinel_admin(self) -> redis.Redis:
@@ -110,7 +130,7 @@ class SentinelDeployment:
         assert conf is not None
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(
-            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self._first_master} 1\n"
+            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self._data_port(self._first_master)} 1\n"
             f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
             f"sentinel failover-timeout {MASTER_NAME} 10000\n"
             + (f'sentinel auth-pass {MASTER_NAME} "{self.password}"\n' if self.password else "")
@@ -124,8 +144,10 @@ class SentinelDeployment:
             server.stop()
 
     def master_port(self) -> int:
+        """The (plain) port of the master the Sentinel names."""
         with self._sentinel_admin() as admin:
-            return int(admin.sentinel_get_master_addr_by_name(MASTER_NAME)[1])
+            named = int(admin.sentinel_get_master_addr_by_name(MASTER_NAME)[1])
+        return next(p for p in self.servers if self._data_port(p) == named)
 
     def failover(self, timeout: float = 30) -> int:
         """A planned failover (``SENTINEL FAILOVER``); returns the new master's port."""
@@ -168,14 +190,23 @@ class ClusterDeployment:
     """Three cluster-enabled masters, slots split evenly, joined with ``CLUSTER MEET``; the
     first master also has a replica (so ``WAIT`` succeeds on its slots only)."""
 
-    def __init__(self, folder: Path, *, size: int = 3, password: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        size: int = 3,
+        password: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.password = password
+        self.tls = tls
+        self.tls_ports: dict[int, int] = {}
         self.bus_ports: dict[int, int] = {}
         self.nodes = [self._node(folder / f"node{index}") for index in range(size)]
         self.replica = self._node(folder / "replica")
 
     def _node(self, node_dir: Path) -> EmbeddedRedis:
-        bus_port = free_port()
+        bus_port, tls_port = free_port(), free_port()
         node = EmbeddedRedis(
             node_dir,
             persist=False,
@@ -185,15 +216,20 @@ class ClusterDeployment:
                 "--cluster-port", str(bus_port),
                 "--cluster-node-timeout", "2000",
                 *_data_node(self.password),
+                *(_tls(tls_port, *self.tls, "--tls-cluster", "yes") if self.tls else []),
             ],
         )  # fmt: skip
         self.bus_ports[node.port] = bus_port
+        self.tls_ports[node.port] = tls_port
         return node
 
     @property
     def url(self) -> str:
         # Two of the three nodes: the client learns the third from the cluster itself.
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls:
+            hosts = ",".join(f"127.0.0.1:{self.tls_ports[n.port]}" for n in self.nodes[:2])
+            return f"rediss+cluster://{auth}{hosts}?ssl_ca_certs={self.tls[0]}"
         return f"redis+cluster://{auth}" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:2])
 
     def client(self, node: EmbeddedRedis) -> redis.Redis:
