@@ -19,6 +19,7 @@ from services.poller.text import html_to_text
 from shared.language import detect_language
 from shared.models import Article
 from shared.settings import ConfigError
+from shared.streams import ARTICLES, companion
 
 
 @pytest.mark.parametrize(
@@ -215,7 +216,7 @@ async def test_syndicated_copies_share_a_story(redis: Redis) -> None:
     value = fingerprint(later)
     assert group([("a4", value)], await index.buckets([value])) == [Assigned("a1", value)]
     # Buckets are capped and expire.
-    key = next(k for k in await redis.keys("vigil:poller:story:*"))
+    key = next(k for k in await redis.keys(companion(ARTICLES, "story:*")))
     assert 0 < await redis.ttl(key) <= 3600
     # Too little text for a fingerprint: the article is its own story.
     short = fingerprint(_article("a5", "u", "Short", ""))
