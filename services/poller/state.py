@@ -2,7 +2,8 @@
 
 One hash per source (``vigil:poller:source:<id>``), shared by replicas and kept across
 restarts; ``vigil sources status`` and the health gauges read it. New articles are also
-counted per UTC day (``{vigil:poller:source:<id>}:daily``, beside the state hash in one cluster slot, a week kept) for the console.
+counted per UTC day for the console (``{vigil:poller:source:<id>}:daily``, a week kept),
+beside the state hash in one cluster slot.
 """
 
 from __future__ import annotations
