@@ -203,15 +203,16 @@ class Detector:
         """One claim per claimant, stance and theater, quoting the body rather than the headline."""
         found: dict[tuple[str, Stance, Theater], tuple[int, Claim]] = {}
         main = _theaters(sentences)
+        own = {s.start: _claimant(s, document, subject_first) for s in sentences}
         speakers = _headline_speakers(document, sentences)
-        speakers.update(_carried_speakers(document, sentences, subject_first))
+        speakers.update(_carried_speakers(document, sentences, own))
         body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
         for sentence in body_first:
             if sentence.strength == 0 and not (
                 sentence.denial or (sentence.threat and sentence.actors)
             ):
                 continue
-            claimant = _claimant(sentence, document, subject_first) or speakers.get(sentence.start)
+            claimant = own[sentence.start] or speakers.get(sentence.start)
             stance = _stance(sentence, claimant)
             name = claimant.name if claimant else _UNATTRIBUTED
             theater = _claim_theater(sentence, stance, sentences, main)
@@ -234,13 +235,13 @@ def _headline_speakers(document: str, sentences: list[_Sentence]) -> dict[int, C
     speakers: dict[int, Claimant] = {}
     title = [s for s in sentences if s.is_title]
     for segment, following in itertools.pairwise(title):
-        if segment.claimants and document[segment.start : segment.end].rstrip().endswith(":"):
+        if segment.claimants and _ends_with_colon(document, segment):
             speakers[following.start] = segment.claimants[0][2]
     return speakers
 
 
 def _carried_speakers(
-    document: str, sentences: list[_Sentence], subject_first: bool
+    document: str, sentences: list[_Sentence], own: dict[int, Claimant | None]
 ) -> dict[int, Claimant]:
     """Speakers carried to the next sentence of the same paragraph.
 
@@ -253,13 +254,17 @@ def _carried_speakers(
     for previous, sentence in itertools.pairwise(body):
         if "\n\n" in document[previous.end : sentence.start]:
             continue  # a new paragraph
-        speaker = _claimant(previous, document, subject_first) or carried.get(previous.start)
+        speaker = own[previous.start] or carried.get(previous.start)
         if speaker is None or (sentence.claimants and sentence.speech):
             continue
-        opens_quote = document[previous.start : previous.end].rstrip().endswith(":")
-        if opens_quote or (sentence.speech and not sentence.claimants):
+        if _ends_with_colon(document, previous) or (sentence.speech and not sentence.claimants):
             carried[sentence.start] = speaker
     return carried
+
+
+def _ends_with_colon(document: str, sentence: _Sentence) -> bool:
+    """Whether the sentence introduces what follows ("X said:", a "Speaker:" headline)."""
+    return document[sentence.start : sentence.end].rstrip().endswith(":")
 
 
 def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
