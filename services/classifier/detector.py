@@ -80,7 +80,6 @@ class _Sentence:
     denial: int = 0
     official_act: int = 0
     negated: int = 0  # involvement cues right after a negation ("will not send troops")
-    theaters: list[Theater] = field(default_factory=list)
     places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
     threat_at: int = -1  # where the first threat cue stands
     cue_start: int = -1  # where the last forces or strong military cue stands
@@ -90,6 +89,11 @@ class _Sentence:
     attributions: set[int] = field(default_factory=set)  # speech that names its speaker after
     complementizers: list[int] = field(default_factory=list)  # "that", "che", "que", "dass"
     strength: float = 0.0
+
+    @property
+    def theaters(self) -> list[Theater]:
+        """The theaters of the places this sentence names, in order."""
+        return [theater for _, theater in self.places]
 
 
 class Detector:
@@ -270,7 +274,6 @@ def _ends_with_colon(document: str, sentence: _Sentence) -> bool:
 def _note(sentence: _Sentence, hit: Hit, *, negated: bool) -> None:
     """Record one lexicon hit in the sentence it falls in."""
     if hit.kind == "place":
-        sentence.theaters.append(cast(Theater, hit.label))
         sentence.places.append((hit.start, cast(Theater, hit.label)))
     elif hit.kind == "claimant":
         sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
