@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import structlog
 
 from services.notifier.channels.base import Channel, SendResult
 from services.notifier.channels.registry import lease_seconds
 from services.notifier.deliverylog import DeliveryLog
-from services.notifier.jobs import DeliveryJob, JobQueue
+from services.notifier.jobs import Clock, DeliveryJob, JobQueue
 from services.notifier.policy import (
     RATE_LIMITED,
     WINDOW_PERIODS,
@@ -46,7 +46,6 @@ from shared.streams import DELIVERIES, NOTIFIER_GROUP, encode
 
 log = structlog.get_logger(component="notifier")
 
-Clock = Callable[[], float]
 GAUGE_INTERVAL_SECONDS = 5.0
 # Attempts that say something about the endpoint's health (the breaker's window).
 _COUNTED = {"delivered": False, "retry": True}

@@ -15,6 +15,7 @@ import structlog
 
 from services.notifier.jobs import (
     Attempt,
+    Clock,
     DeliveryJob,
     JobQueue,
     digest_job,
@@ -29,8 +30,6 @@ from shared.models import Alert
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 
 log = structlog.get_logger(component="notifier")
-
-Clock = Callable[[], float]
 
 
 def _nothing() -> None:

@@ -21,7 +21,7 @@ in one slot, so that each script and transaction below may touch several of them
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -33,6 +33,8 @@ from redis.asyncio.client import Pipeline
 from shared.durability import Durable
 from shared.models import Alert, Message
 from shared.settings import NotifierSettings
+
+Clock = Callable[[], float]  # seconds since the epoch; tests move it by hand
 
 PREFIX = "{vigil:notifier}:"
 OLD_PREFIX = "vigil:notifier:"  # before the cluster layout; see services/layout.py

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from aiohttp import web
@@ -25,7 +25,7 @@ from services.notifier.channels.base import Channel
 from services.notifier.channels.registry import CHANNELS, job_queue, make_channels
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.intake import Intake
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Clock, DeliveryJob
 from services.notifier.policy import DEAD_LETTER_REASONS
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
@@ -34,8 +34,6 @@ from shared.bus import StreamBus
 from shared.models import Alert
 from shared.settings import Settings
 from shared.streams import ALERTS, DELIVERIES, NOTIFIER_GROUP
-
-Clock = Callable[[], float]
 
 
 class NotifierService:
