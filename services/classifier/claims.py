@@ -1,0 +1,209 @@
+"""Who claims what, where: the claims of a flagged article, decided by who speaks.
+
+A sentence that tells of involvement, denies it or threatens it becomes a claim of its speaker
+(named in it, in a "Speaker:" headline, or carried over from the previous sentence); the
+speaker's side gives the stance, the places named nearest give the theater.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+
+from services.classifier.lexicon import Claimant
+from services.classifier.sentences import Sentence, quote
+from shared.models import Claim, Stance, Theater
+
+_INVERSION = re.compile(r"[,\"'”»—–]\s*$")  # "..., said X": the speaker follows the verb
+_SUBJECT_MARK = re.compile(r"\S{0,12},")  # "Bakanlık, ...", "MSB'nin, ..." (a suffix, then a comma)
+_AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant follows closely
+UNATTRIBUTED = "news report"
+_GENERIC_CLAIMANTS = frozenset({UNATTRIBUTED, "Turkish officials"})
+_OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
+_SECOND_THEATER = 0.75  # a second theater counts when named at least this share as often
+
+
+def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool) -> list[Claim]:
+    """One claim per claimant, stance and theater, quoting the body rather than the headline."""
+    found: dict[tuple[str, Stance, Theater], tuple[int, Claim]] = {}
+    main = main_theaters(sentences)
+    own = {s.start: _claimant(s, document, subject_first) for s in sentences}
+    speakers = _headline_speakers(document, sentences)
+    speakers.update(_carried_speakers(document, sentences, own))
+    body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
+    for sentence in body_first:
+        if sentence.strength == 0 and not (
+            sentence.denial or (sentence.threat and sentence.actors)
+        ):
+            continue
+        claimant = own[sentence.start] or speakers.get(sentence.start)
+        stance = _stance(sentence, claimant)
+        name = claimant.name if claimant else UNATTRIBUTED
+        theater = _claim_theater(sentence, stance, sentences, main)
+        claim = Claim(
+            claimant=name,
+            stance=stance,
+            theater=theater,
+            evidence=quote(document, sentence),
+        )
+        found.setdefault((name, stance, theater), (sentence.start, claim))
+    claims = [claim for _, claim in sorted(found.values(), key=lambda item: item[0])]
+    return _without_generic(claims)
+
+
+def _headline_speakers(document: str, sentences: list[Sentence]) -> dict[int, Claimant]:
+    """Who speaks in a "Speaker: quote" headline ("Erdoğan: we may come one night").
+
+    The headline is split at the colon; the words after it are the speaker's.
+    """
+    speakers: dict[int, Claimant] = {}
+    title = [s for s in sentences if s.is_title]
+    for segment, following in itertools.pairwise(title):
+        if segment.claimants and _ends_with_colon(document, segment):
+            speakers[following.start] = segment.claimants[0][2]
+    return speakers
+
+
+def _carried_speakers(
+    document: str, sentences: list[Sentence], own: dict[int, Claimant | None]
+) -> dict[int, Claimant]:
+    """Speakers carried to the next sentence of the same paragraph.
+
+    "The ministry said in a statement:" then the quote; "X said ... . He added that ...": the
+    next sentence speaks for the same claimant when the previous one ends with a colon, or
+    when it has a speech verb but names nobody (a pronoun).
+    """
+    carried: dict[int, Claimant] = {}
+    body = [s for s in sentences if not s.is_title]
+    for previous, sentence in itertools.pairwise(body):
+        if "\n\n" in document[previous.end : sentence.start]:
+            continue  # a new paragraph
+        speaker = own[previous.start] or carried.get(previous.start)
+        if speaker is None or (sentence.claimants and sentence.speech):
+            continue
+        if _ends_with_colon(document, previous) or (sentence.speech and not sentence.claimants):
+            carried[sentence.start] = speaker
+    return carried
+
+
+def _ends_with_colon(document: str, sentence: Sentence) -> bool:
+    """Whether the sentence introduces what follows ("X said:", a "Speaker:" headline)."""
+    return document[sentence.start : sentence.end].rstrip().endswith(":")
+
+
+def _without_generic(claims: list[Claim]) -> list[Claim]:
+    """Drop "news report" and "Turkish officials" where a named claimant says the same."""
+    stances = {c.stance for c in claims if c.claimant not in _GENERIC_CLAIMANTS}
+    if not stances:
+        return claims
+    return [
+        c
+        for c in claims
+        if c.claimant not in _GENERIC_CLAIMANTS
+        or (c.stance not in stances and c.claimant != UNATTRIBUTED)
+    ]
+
+
+def _claimant(sentence: Sentence, text: str, subject_first: bool) -> Claimant | None:
+    """Whoever speaks: the claimant before a speech verb, or right after one.
+
+    English puts the speaker nearest the verb ("..., Russian officials said"); Turkish puts
+    the subject first and the verb last ("Bakanlik, ... acikladi"), hence ``subject_first``.
+    A verb right after a comma or a closing quote puts the speaker after it, in most languages
+    ("..., said the ministry", "..., заявили в МИД России", "», a déclaré le ministère").
+    """
+    for verb_start, verb_end in sentence.speech:
+        speaker = _speaker_of(sentence, text, verb_start, verb_end, subject_first)
+        if speaker is not None:
+            return speaker
+    if sentence.claimants and (sentence.denial or sentence.threat or sentence.official_act):
+        return sentence.claimants[0][2]  # "parliament extended the mandate": an official act
+    return None
+
+
+def _speaker_of(
+    sentence: Sentence, text: str, verb_start: int, verb_end: int, subject_first: bool
+) -> Claimant | None:
+    """The claimant who says what one speech verb introduces, if any."""
+    after = [c for c in sentence.claimants if verb_end <= c[0] <= verb_end + _AFTER_VERB_CHARS]
+    inverted = verb_start in sentence.attributions or (
+        _INVERSION.search(text, max(0, verb_start - 4), verb_start)
+        and not any(verb_end <= at <= verb_end + 2 for at in sentence.complementizers)
+    )  # "..., said X" but not "X, sostiene che ..." (the verb opens what X says)
+    if after and inverted:
+        return after[0][2]  # "according to X", "..., said X"
+    before = [c for c in sentence.claimants if c[1] <= verb_start]
+    if before and subject_first:
+        # The subject is marked off by a comma ("Bakanlık, ... açıkladı"); a claimant in a
+        # leading clause is not ("PKK saldırısının ardından, Erdoğan ... dedi").
+        marked = [c for c in before if _SUBJECT_MARK.match(text, c[1])]
+        return (marked or before)[0][2]
+    if before:
+        return before[-1][2]
+    return after[0][2] if after else None
+
+
+def _stance(sentence: Sentence, claimant: Claimant | None) -> Stance:
+    """Decided by who speaks: the claimant's side, unless they deny or Turkey threatens."""
+    if sentence.denial:
+        return "denial"
+    turkish_voice = claimant is None or claimant.turkish
+    if sentence.threat and turkish_voice and (sentence.actors or sentence.forces):
+        return "threat"
+    if claimant is None:
+        return "report"
+    return claimant.stance
+
+
+def _claim_theater(
+    sentence: Sentence, stance: Stance, sentences: list[Sentence], main: list[Theater]
+) -> Theater:
+    """Where one claim places Turkey's involvement.
+
+    A threat points at the place named nearest its cue ("could enter Israel as it entered
+    Karabakh" threatens Israel). Any other claim takes its sentence's place, preferring the
+    article's main theater when the sentence names several ("fighters from Syria sent to
+    Karabakh"); a sentence with no place takes the nearest place before it, else the main one.
+    """
+    if sentence.places:
+        if stance == "threat" and sentence.threat_at >= 0:
+            return min(sentence.places, key=lambda p: abs(p[0] - sentence.threat_at))[1]
+        in_main = [t for _, t in sentence.places if t in main]
+        return in_main[0] if in_main else Counter(sentence.theaters).most_common(1)[0][0]
+    if not sentence.is_title:
+        earlier = [s for s in sentences if s.start < sentence.start and s.places and not s.is_title]
+        if earlier:
+            in_main = [t for _, t in earlier[-1].places if t in main]
+            return in_main[0] if in_main else earlier[-1].places[0][1]
+    return main[0]
+
+
+def main_theaters(sentences: list[Sentence]) -> list[Theater]:
+    """Where the involvement happens: places weighted by the sentence that names them."""
+    counts: Counter[Theater] = Counter()
+    for sentence in sentences:
+        weight = (2 if sentence.is_title else 1) * (2 if sentence.strength > 0 else 1)
+        for theater in sentence.theaters:
+            counts[theater] += weight
+    if not counts:
+        return ["other"]
+    specific: dict[Theater, int] = {t: n for t, n in counts.items() if t != "other"}
+    if not specific or counts["other"] > _OTHER_DOMINATES * max(specific.values()):
+        # "other" is a catch-all, so a specific place wins, unless named in passing next to
+        # an article about Lebanon or the Red Sea (Israel once, UNIFIL ten times).
+        specific = dict(counts)
+    top = max(specific.values())
+    return [
+        t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top * _SECOND_THEATER
+    ]
+
+
+def article_theaters(sentences: list[Sentence], claims: list[Claim]) -> list[Theater]:
+    """The places the article is about, plus where its threats point (Israel in a Karabakh story).
+
+    Other claims' theaters are not added: a claim about the Syrians sent to Libya names Syria
+    in passing, and measured on the tuning corpus adding them costs more than it finds.
+    """
+    threatened = [c.theater for c in claims if c.stance == "threat"]
+    return list(dict.fromkeys([*main_theaters(sentences), *threatened]))

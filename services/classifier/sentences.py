@@ -1,0 +1,132 @@
+"""Sentences of an article and what the lexicon found in each: the detector's working unit.
+
+Each lexicon hit is recorded in the sentence it falls in (:func:`note`); a sentence's
+:func:`strength` says how strongly it alone tells of Turkish military involvement abroad.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import cast
+
+from services.classifier.lexicon import Claimant
+from services.classifier.patterns import Hit
+from shared.models import Theater
+
+# Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\n\s*\n\s*")
+_MAX_EVIDENCE_CHARS = 400
+# How much one involvement sentence contributes, by kind, before the article-level factors.
+WEIGHT_FORCES = 0.62
+WEIGHT_ACTOR_STRONG = 0.5
+WEIGHT_MENTION_STRONG = 0.3
+WEIGHT_ACTOR_WEAK = 0.22
+_DOMESTIC_FACTOR = 0.3
+_NEGATED_FACTOR = 0.3
+_REACTION_FACTOR = 0.25
+_ARMS_TRADE_FACTOR = 0.2
+
+
+@dataclass
+class Sentence:
+    """One sentence of the article and what the lexicon found in it."""
+
+    start: int
+    end: int
+    is_title: bool
+    forces: int = 0
+    actors: int = 0
+    mentions: int = 0
+    domestic: int = 0
+    reaction: int = 0
+    abroad: int = 0
+    strong: int = 0
+    weak: int = 0
+    arms_trade: int = 0
+    off_topic: int = 0
+    threat: int = 0
+    denial: int = 0
+    official_act: int = 0
+    negated: int = 0  # involvement cues right after a negation ("will not send troops")
+    places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
+    threat_at: int = -1  # where the first threat cue stands
+    cue_start: int = -1  # where the last forces or strong military cue stands
+    cue_end: int = -1
+    claimants: list[tuple[int, int, Claimant]] = field(default_factory=list)
+    speech: list[tuple[int, int]] = field(default_factory=list)
+    attributions: set[int] = field(default_factory=set)  # speech that names its speaker after
+    complementizers: list[int] = field(default_factory=list)  # "that", "che", "que", "dass"
+    strength: float = 0.0
+
+    @property
+    def theaters(self) -> list[Theater]:
+        """The theaters of the places this sentence names, in order."""
+        return [theater for _, theater in self.places]
+
+
+def split(document: str, start: int, end: int, *, is_title: bool) -> list[Sentence]:
+    """The sentences of ``document[start:end]`` (a title can hold several: "X; Y denies")."""
+    sentences = []
+    position = start
+    for brk in _SENTENCE_BREAK.finditer(document, start, end):
+        if brk.start() > position:
+            sentences.append(Sentence(position, brk.start(), is_title))
+        position = brk.end()
+    if position < end:
+        sentences.append(Sentence(position, end, is_title))
+    return sentences or [Sentence(start, end, is_title)]
+
+
+def note(sentence: Sentence, hit: Hit, *, negated: bool) -> None:
+    """Record one lexicon hit in the sentence it falls in."""
+    if hit.kind == "place":
+        sentence.places.append((hit.start, cast(Theater, hit.label)))
+    elif hit.kind == "claimant":
+        sentence.claimants.append((hit.start, hit.end, cast(Claimant, hit.label)))
+    elif hit.kind == "speech":
+        sentence.speech.append((hit.start, hit.end))
+    elif hit.kind == "complementizer":
+        sentence.complementizers.append(hit.start)
+    elif hit.kind == "attribution":
+        sentence.speech.append((hit.start, hit.end))
+        sentence.attributions.add(hit.start)
+    elif hit.kind in ("denial", "threat") and negated:
+        return  # "did not deny", "will not launch": no denial, no threat
+    else:
+        if hit.kind in ("forces", "strong"):
+            sentence.cue_start, sentence.cue_end = hit.start, hit.end
+            sentence.negated += negated  # "no Turkish troops", "will not send soldiers"
+        if hit.kind == "threat" and sentence.threat_at < 0:
+            sentence.threat_at = hit.start
+        setattr(sentence, hit.kind, getattr(sentence, hit.kind) + 1)
+
+
+def strength(sentence: Sentence) -> float:
+    """How strongly one sentence, alone, says that Turkey is militarily involved."""
+    if sentence.forces:
+        strength = WEIGHT_FORCES
+    elif sentence.actors and sentence.strong:
+        strength = WEIGHT_ACTOR_STRONG
+    elif sentence.mentions and sentence.strong:
+        strength = WEIGHT_MENTION_STRONG
+    elif sentence.actors and sentence.weak and sentence.theaters:
+        strength = WEIGHT_ACTOR_WEAK
+    else:
+        return 0.0
+    if sentence.arms_trade:
+        strength *= _ARMS_TRADE_FACTOR
+    if sentence.reaction and not sentence.forces:
+        strength *= _REACTION_FACTOR
+    if sentence.domestic and not sentence.theaters:
+        strength *= _DOMESTIC_FACTOR
+    if sentence.negated and not sentence.denial:
+        strength *= _NEGATED_FACTOR  # "Turkey will not send troops": analysis, not a claim
+    return strength
+
+
+def quote(document: str, sentence: Sentence) -> str:
+    text = " ".join(document[sentence.start : sentence.end].split())
+    if len(text) > _MAX_EVIDENCE_CHARS:
+        text = text[: _MAX_EVIDENCE_CHARS - 1].rstrip() + "…"
+    return text
