@@ -33,9 +33,7 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
     speakers.update(_carried_speakers(document, sentences, own))
     body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
     for sentence in body_first:
-        if sentence.strength == 0 and not (
-            sentence.denial or (sentence.threat and sentence.actors)
-        ):
+        if not _tells(sentence):
             continue
         claimant = own[sentence.start] or speakers.get(sentence.start)
         stance = _stance(sentence, claimant)
@@ -68,23 +66,41 @@ def _headline_speakers(document: str, sentences: list[Sentence]) -> dict[int, Cl
 def _carried_speakers(
     document: str, sentences: list[Sentence], own: dict[int, Claimant | None]
 ) -> dict[int, Claimant]:
-    """Speakers carried to the next sentence of the same paragraph.
+    """Speakers carried to a neighbouring sentence.
 
-    "The ministry said in a statement:" then the quote; "X said ... . He added that ...": the
-    next sentence speaks for the same claimant when the previous one ends with a colon, or
-    when it has a speech verb but names nobody (a pronoun).
+    Forward: "The ministry said in a statement:" then the quote, within the paragraph; "X said
+    ... . He added that ...": a speech verb that names nobody (a pronoun) speaks for the last
+    speaker, also in the next paragraph. Backward: "Turkey will send sixty soldiers. This was
+    stated by the minister." — a sentence that only names who said the one before it.
     """
     carried: dict[int, Claimant] = {}
     body = [s for s in sentences if not s.is_title]
+    last: Claimant | None = None
     for previous, sentence in itertools.pairwise(body):
-        if "\n\n" in document[previous.end : sentence.start]:
-            continue  # a new paragraph
-        speaker = own[previous.start] or carried.get(previous.start)
-        if speaker is None or (sentence.claimants and sentence.speech):
+        last = own[previous.start] or carried.get(previous.start) or last
+        same_paragraph = "\n\n" not in document[previous.end : sentence.start]
+        attribution = own[sentence.start]
+        if attribution is not None:
+            if same_paragraph and _attributes(previous, sentence, own):
+                carried[previous.start] = attribution
             continue
-        if _ends_with_colon(document, previous) or (sentence.speech and not sentence.claimants):
-            carried[sentence.start] = speaker
+        if last is None or (sentence.claimants and sentence.speech):
+            continue
+        colon = same_paragraph and _ends_with_colon(document, previous) and own[previous.start]
+        if colon or (sentence.speech and not sentence.claimants):
+            carried[sentence.start] = last
     return carried
+
+
+def _tells(sentence: Sentence) -> bool:
+    """Whether a sentence tells of involvement, denies it or threatens it: a claim's sentence."""
+    return sentence.strength > 0 or bool(sentence.denial or (sentence.threat and sentence.actors))
+
+
+def _attributes(previous: Sentence, sentence: Sentence, own: dict[int, Claimant | None]) -> bool:
+    """Whether ``sentence`` only names who said ``previous`` ("Lo ha dichiarato il ministro")."""
+    unsaid = own[previous.start] is None and _tells(previous)
+    return unsaid and not _tells(sentence) and not sentence.places
 
 
 def _ends_with_colon(document: str, sentence: Sentence) -> bool:
