@@ -20,6 +20,7 @@ _SUBJECT_MARK = re.compile(r"\S{0,12},")  # "Bakanlık, ...", "MSB'nin, ..." (a 
 _AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant follows closely
 UNATTRIBUTED = "news report"
 _GENERIC_CLAIMANTS = frozenset({UNATTRIBUTED, "Turkish officials"})
+_QUOTES = {'"': '"', "«": "»", "“": "”", "„": "“", "‘": "’", "‹": "›", "'": "'"}
 _OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
 _SECOND_THEATER = 0.75  # a second theater counts when named at least this share as often
 
@@ -68,28 +69,49 @@ def _carried_speakers(
 ) -> dict[int, Claimant]:
     """Speakers carried to a neighbouring sentence.
 
-    Forward: "The ministry said in a statement:" then the quote, within the paragraph; "X said
-    ... . He added that ...": a speech verb that names nobody (a pronoun) speaks for the last
-    speaker, also in the next paragraph. Backward: "Turkey will send sixty soldiers. This was
-    stated by the minister." — a sentence that only names who said the one before it.
+    Forward: "The ministry said in a statement:" then the quote, every sentence of it when it
+    is quoted, within the paragraph; "X said ...; Y" (one sentence cut at the semicolon); "X
+    said ... . He added that ...": a speech verb that names nobody (a pronoun) speaks for the
+    last speaker, also in the next paragraph. Backward: "Turkey will send sixty soldiers. This
+    was stated by the minister." — a sentence that only names who said the one before it.
     """
     carried: dict[int, Claimant] = {}
     body = [s for s in sentences if not s.is_title]
     last: Claimant | None = None
+    quoted_until = -1  # the end of a quotation introduced by "X said:"
     for previous, sentence in itertools.pairwise(body):
-        last = own[previous.start] or carried.get(previous.start) or last
+        said = own[previous.start] or carried.get(previous.start)
+        last = said or last
         same_paragraph = "\n\n" not in document[previous.end : sentence.start]
         attribution = own[sentence.start]
         if attribution is not None:
             if same_paragraph and _attributes(previous, sentence, own):
                 carried[previous.start] = attribution
             continue
-        if last is None or (sentence.claimants and sentence.speech):
+        if last is None:
             continue
-        colon = same_paragraph and _ends_with_colon(document, previous) and own[previous.start]
-        if colon or (sentence.speech and not sentence.claimants):
+        if same_paragraph and sentence.start < quoted_until:
+            carried[sentence.start] = last
+        elif same_paragraph and _introduces(document, previous) and said is not None:
+            carried[sentence.start] = last
+            quoted_until = _quotation_end(document, sentence)
+        elif sentence.speech and not sentence.claimants:
             carried[sentence.start] = last
     return carried
+
+
+def _introduces(document: str, sentence: Sentence) -> bool:
+    """Whether the sentence leads into the next ("X said:", "X said ...; ...")."""
+    return document[sentence.start : sentence.end].rstrip()[-1:] in (":", ";")
+
+
+def _quotation_end(document: str, sentence: Sentence) -> int:
+    """Where a quotation that opens ``sentence`` closes (-1 when it opens none)."""
+    closer = _QUOTES.get(document[sentence.start])
+    if closer is None:
+        return -1
+    end = document.find(closer, sentence.start + 1)
+    return end if end >= 0 else len(document)
 
 
 def _tells(sentence: Sentence) -> bool:
