@@ -51,6 +51,15 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
     return _without_generic(claims)
 
 
+def lend_headline_voice(document: str, sentences: list[Sentence]) -> None:
+    """Turkey is the actor of a Turkish speaker's headline words ("Erdoğan: we entered Libya")."""
+    speakers = _headline_speakers(document, sentences)
+    for sentence in sentences:
+        speaker = speakers.get(sentence.start)
+        if sentence.is_title and speaker is not None and speaker.turkish:
+            sentence.actors += 1
+
+
 def _headline_speakers(document: str, sentences: list[Sentence]) -> dict[int, Claimant]:
     """Who speaks in a "Speaker: quote" headline ("Erdoğan: we may come one night").
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Set
 from typing import cast
 
-from services.classifier.claims import article_theaters, find_claims
+from services.classifier.claims import article_theaters, find_claims, lend_headline_voice
 from services.classifier.lexicon import FUNCTION_WORDS, Lexicon
 from services.classifier.patterns import fold
 from services.classifier.sentences import (
@@ -125,6 +125,7 @@ class Detector:
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
             if hit.kind != "place" or not _ORIGIN.search(folded, _before(hit.start), hit.start):
                 note(sentence, hit, negated=negated)  # not "from Syria": an origin
+        lend_headline_voice(document, sentences)
         for sentence in sentences:
             sentence.strength = strength(sentence)
         return sentences

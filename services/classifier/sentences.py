@@ -14,8 +14,9 @@ from services.classifier.lexicon import Claimant
 from services.classifier.patterns import Hit
 from shared.models import Theater
 
-# Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop).
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”»)\]]*\s+|\n\s*\n\s*")
+# Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop);
+# a closing quotation mark may follow: ” » and the German “ ‘.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…;:؟۔։])[\"'”“‘»)\]]*\s+|\n\s*\n\s*")
 _MAX_EVIDENCE_CHARS = 400
 # How much one involvement sentence contributes, by kind, before the article-level factors.
 WEIGHT_FORCES = 0.62
