@@ -22,7 +22,7 @@ UNATTRIBUTED = "news report"
 _GENERIC_CLAIMANTS = frozenset({UNATTRIBUTED, "Turkish officials"})
 _QUOTES = {'"': '"', "«": "»", "“": "”", "„": "“", "‘": "’", "‹": "›", "'": "'"}
 _OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
-_SECOND_THEATER = 0.75  # a second theater counts when named at least this share as often
+_SECOND_THEATER = 0.5  # a second theater counts when named at least this share as often
 
 
 def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool) -> list[Claim]:
