@@ -25,7 +25,7 @@ DEFAULT_LEXICON = Path(__file__).with_name("lexicon")
 CORE_FILE = "core.yaml"
 # Lists of function words ("no", "nu", "in", "ki", "che"): a hit counts only in an article of
 # a language that lists it (Romanian "nu" is "not", Kurmanji "nû" is "new").
-FUNCTION_WORDS = ("negation", "negation_after", "complementizer")
+FUNCTION_WORDS = ("negation", "negation_after", "complementizer", "hypothetical")
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
 
 M = TypeVar("M", bound=BaseModel)
@@ -90,6 +90,7 @@ class LanguageFile(BaseModel):
     turkish_reaction: Patterns = Field(default_factory=list)
     negation: Patterns = Field(default_factory=list)
     negation_after: Patterns = Field(default_factory=list)
+    hypothetical: Patterns = Field(default_factory=list)
     official_act: Patterns = Field(default_factory=list)
     theaters: dict[Theater, Patterns] = Field(default_factory=dict)
     claimants: dict[str, Patterns | _NewClaimant] = Field(default_factory=dict)
@@ -98,7 +99,7 @@ class LanguageFile(BaseModel):
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
         "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
         "domestic", "turkish_reaction",
-        "negation", "negation_after", "official_act", "origin",
+        "negation", "negation_after", "hypothetical", "official_act", "origin",
     )(_check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -162,7 +163,7 @@ class Lexicon:
     other list in one pass, as hit kinds named after the lists: ``mentions``, ``actors``,
     ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``, ``denial``,
     ``speech``, ``abroad``, ``domestic``, ``origin``, ``reaction``, ``negation``,
-    ``official_act``,
+    ``hypothetical``, ``official_act``,
     ``place`` (labelled with its theater) and ``claimant`` (labelled with a :class:`Claimant`).
     ``subject_first`` holds the languages whose speaker comes before the verb (SOV).
     """
@@ -186,7 +187,7 @@ class Lexicon:
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
             "attribution": "attribution", "complementizer": "complementizer",
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
-            "official_act": "official_act",
+            "hypothetical": "hypothetical", "official_act": "official_act",
         }  # fmt: skip
         for kind, field in lists.items():
             kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}

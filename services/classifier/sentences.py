@@ -27,6 +27,7 @@ _DOMESTIC_FACTOR = 0.3
 _NEGATED_FACTOR = 0.3
 _REACTION_FACTOR = 0.25
 _ARMS_TRADE_FACTOR = 0.2
+_HYPOTHETICAL_FACTOR = 0.25
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Sentence:
     threat: int = 0
     denial: int = 0
     official_act: int = 0
+    hypothetical: int = 0  # "should", "would", "if": what might be, not what is
     negated: int = 0  # involvement cues right after a negation ("will not send troops")
     places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
     threat_at: int = -1  # where the first threat cue stands
@@ -121,6 +123,8 @@ def strength(sentence: Sentence) -> float:
         strength *= _REACTION_FACTOR
     if sentence.domestic and not sentence.theaters:
         strength *= _DOMESTIC_FACTOR
+    if sentence.hypothetical and not sentence.threat:
+        strength *= _HYPOTHETICAL_FACTOR  # "Turkey should keep its soldiers out of Syria"
     if sentence.negated and not sentence.denial:
         strength *= _NEGATED_FACTOR  # "Turkey will not send troops": analysis, not a claim
     return strength
