@@ -94,7 +94,7 @@ def _carried_speakers(
         same_paragraph = "\n\n" not in document[previous.end : sentence.start]
         attribution = own[sentence.start]
         if attribution is not None:
-            if same_paragraph and _attributes(previous, sentence, own):
+            if _attributes(previous, sentence, own):
                 carried[previous.start] = attribution
             continue
         if last is None:
@@ -159,11 +159,15 @@ def _claimant(sentence: Sentence, text: str, subject_first: bool) -> Claimant | 
     the subject first and the verb last ("Bakanlik, ... acikladi"), hence ``subject_first``.
     A verb right after a comma or a closing quote puts the speaker after it, in most languages
     ("..., said the ministry", "..., заявили в МИД России", "», a déclaré le ministère").
+    A medium that relays someone else ("according to TRT, the ministry said") yields to them.
     """
-    for verb_start, verb_end in sentence.speech:
-        speaker = _speaker_of(sentence, text, verb_start, verb_end, subject_first)
-        if speaker is not None:
-            return speaker
+    speakers = [
+        _speaker_of(sentence, text, verb_start, verb_end, subject_first)
+        for verb_start, verb_end in sentence.speech
+    ]
+    named = [s for s in speakers if s is not None]
+    if named:
+        return next((s for s in named if s.side != "media"), named[0])
     if sentence.claimants and (sentence.denial or sentence.threat or sentence.official_act):
         return sentence.claimants[0][2]  # "parliament extended the mandate": an official act
     return None
@@ -180,7 +184,10 @@ def _speaker_of(
     )  # "..., said X" but not "X, sostiene che ..." (the verb opens what X says)
     if after and inverted:
         return after[0][2]  # "according to X", "..., said X"
-    before = [c for c in sentence.claimants if c[1] <= verb_start]
+    said_before = max((end for _, end in sentence.speech if end <= verb_start), default=-1)
+    # A claimant before an earlier speech verb spoke there ("according to TRT, the ministry
+    # announced": TRT for "according to", the ministry for "announced").
+    before = [c for c in sentence.claimants if said_before <= c[0] and c[1] <= verb_start]
     if before and subject_first:
         # The subject is marked off by a comma ("Bakanlık, ... açıkladı"); a claimant in a
         # leading clause is not ("PKK saldırısının ardından, Erdoğan ... dedi").
