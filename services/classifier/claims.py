@@ -88,14 +88,16 @@ def _carried_speakers(
     body = [s for s in sentences if not s.is_title]
     last: Claimant | None = None
     quoted_until = -1  # the end of a quotation introduced by "X said:"
-    for previous, sentence in itertools.pairwise(body):
+    for index, (previous, sentence) in enumerate(itertools.pairwise(body)):
         said = own[previous.start] or carried.get(previous.start)
         last = said or last
-        same_paragraph = "\n\n" not in document[previous.end : sentence.start]
+        same_paragraph = not _opens_paragraph(document, previous, sentence)
         attribution = own[sentence.start]
         if attribution is not None:
-            if _attributes(previous, sentence, own):
-                carried[previous.start] = attribution
+            if _only_attributes(sentence):
+                _attribute_back(
+                    document, body[index::-1], sentence, attribution, own=own, carried=carried
+                )
             continue
         if last is None:
             continue
@@ -128,10 +130,43 @@ def _tells(sentence: Sentence) -> bool:
     return sentence.strength > 0 or bool(sentence.denial or (sentence.threat and sentence.actors))
 
 
-def _attributes(previous: Sentence, sentence: Sentence, own: dict[int, Claimant | None]) -> bool:
-    """Whether ``sentence`` only names who said ``previous`` ("Lo ha dichiarato il ministro")."""
-    unsaid = own[previous.start] is None and _tells(previous)
-    return unsaid and not _tells(sentence) and not sentence.places
+def _only_attributes(sentence: Sentence) -> bool:
+    """A sentence that names a speaker and tells nothing itself ("Lo ha dichiarato il ministro")."""
+    return not _tells(sentence) and not sentence.places
+
+
+def _attribute_back(
+    document: str,
+    earlier: list[Sentence],
+    attribution: Sentence,
+    speaker: Claimant,
+    *,
+    own: dict[int, Claimant | None],
+    carried: dict[int, Claimant],
+) -> None:
+    """Give ``speaker`` the unattributed claims of the paragraph that leads up to it.
+
+    "The figures were released today by the Observatory", "Об этом сообщило Минобороны":
+    said of the sentences before it in its paragraph, or of the previous paragraph when it
+    opens one; nearest first, up to a sentence that has a speaker of its own.
+    """
+    breaks_left = 1 if _opens_paragraph(document, earlier[0], attribution) else 0
+    following = attribution
+    for sentence in earlier:
+        if _opens_paragraph(document, sentence, following):
+            if not breaks_left:
+                return
+            breaks_left -= 1
+        following = sentence
+        if own[sentence.start] is not None or sentence.start in carried:
+            return
+        if _tells(sentence):
+            carried[sentence.start] = speaker
+
+
+def _opens_paragraph(document: str, previous: Sentence, sentence: Sentence) -> bool:
+    """Whether a paragraph break stands between two consecutive sentences."""
+    return "\n\n" in document[previous.end : sentence.start]
 
 
 def _ends_with_colon(document: str, sentence: Sentence) -> bool:
