@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.archive.settings import ArchiveSettings
 from services.archive.store import AlertArchive, Query
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.models import STANCES, THEATERS, Alert, Article, Claim, Classification
-from shared.settings import ArchiveSettings
 
 WORDS = [
     "Turkish", "troops", "drones", "officials", "said", "ministry", "border", "forces",

@@ -26,12 +26,13 @@ from pydantic import SecretStr
 
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import Subscription
+from services.settings import Settings
 from shared.bus import StreamBus
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.logging import configure_logging
 from shared.models import Alert, Article, Claim, Classification
-from shared.settings import LogSettings, Settings
+from shared.settings import LogSettings
 from shared.streams import ALERTS
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -27,10 +27,11 @@ from prometheus_client import REGISTRY
 
 from services.poller.service import PollerService
 from services.poller.sources import Source
+from services.settings import Settings
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
 from shared.logging import configure_logging
-from shared.settings import LogSettings, Settings
+from shared.settings import LogSettings
 
 HOSTS = 32
 CHANGING_EVERY = 10

@@ -2,7 +2,8 @@
 # Static checks of everything under deploy/ and compose.yaml (no Docker daemon needed):
 #   - promtool: Prometheus config, alert rules, rule unit tests, the metrics exposition and
 #     the PromQL of every Grafana dashboard query;
-#   - every metric named in the rules and the Grafana dashboard exists in shared/metrics.py;
+#   - every metric named in the rules and the Grafana dashboard is defined (shared/metrics.py
+#     and each service's services/<service>/metrics.py);
 #   - compose.yaml against the Compose JSON schema (and `docker compose config` if it works);
 #   - every JSON/YAML file under deploy/ parses; the config YAML loads with Vigil's own loaders;
 #   - the Kubernetes manifests against Kubernetes' JSON schemas, offline: the schemas shipped in
@@ -60,15 +61,16 @@ promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules.test.yml
 
-# The exposition of each service: the shared registry plus whatever the service's own
-# modules register on import. promtool also lints names, units and help texts.
+# The exposition of each service: the shared metrics plus whatever the service's own modules
+# register on import; "app" is every service at once, as `vigil up` and each `vigil SERVICE`
+# process run them. promtool also lints names, units and help texts.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for service in poller classifier notifier; do
+for service in poller classifier notifier app; do
     "$PY" - "$service" >"$tmp/$service.prom" <<'EOF'
 import importlib, sys
-import shared.metrics  # noqa: F401  (every metric is defined there)
-importlib.import_module(f"services.{sys.argv[1]}.service")
+import shared.metrics  # noqa: F401  (the metrics every process exports)
+importlib.import_module("services.app" if sys.argv[1] == "app" else f"services.{sys.argv[1]}.service")
 from prometheus_client import generate_latest
 sys.stdout.write(generate_latest().decode())
 EOF
@@ -78,7 +80,7 @@ done
 
 # --- Compose, Grafana, Kubernetes, config --------------------------------------------------
 step "compose schema, JSON/YAML under deploy/, metric names, config loaders"
-"$PY" - "$tmp/notifier.prom" <<'EOF'
+"$PY" - "$tmp/app.prom" <<'EOF'
 import json, re, sys
 from pathlib import Path
 
@@ -146,7 +148,7 @@ used_text = Path("deploy/prometheus/rules.yml").read_text() + "\n".join(exprs)
 for name in sorted(set(re.findall(r"\bvigil_[a-z0-9_]+", used_text))):
     base = re.sub(r"_(bucket|count|sum|created)$", "", name)
     if name not in exposed and base not in exposed:
-        errors.append(f"unknown metric {name} (not in shared/metrics.py)")
+        errors.append(f"unknown metric {name} (not in shared/metrics.py nor services/*/metrics.py)")
 
 # The sources and subscriptions YAML load with Vigil's own validation (no network).
 from services.notifier.subscriptions import load_subscriptions

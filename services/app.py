@@ -18,13 +18,14 @@ from services.notifier.subscriptions import load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.poller.service import PollerService
 from services.poller.sources import Source, load_sources
+from services.settings import Settings
 from services.terminal import TerminalView
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
 from shared.language import load_models
 from shared.redis_url import parse_redis_url
 from shared.runtime import AppSetup, Component, serve
-from shared.settings import ConfigError, Settings
+from shared.settings import ConfigError
 from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
 
 ServiceName = Literal["poller", "classifier", "notifier"]

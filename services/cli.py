@@ -17,13 +17,14 @@ from services.classifier.cli import classify, evaluate
 from services.dlq import dlq
 from services.notifier.cli import subscriptions
 from services.poller.cli import sources
+from services.settings import Settings, load_settings
 from services.status import status
 from services.terminal import TerminalView
 from shared import signals
 from shared.embedded_redis import EmbeddedRedis, RedisServerError
 from shared.logging import configure_logging
 from shared.resilience import TRANSIENT_ERRORS
-from shared.settings import ConfigError, LogSettings, Settings, load_settings
+from shared.settings import ConfigError, LogSettings
 
 EXIT_USAGE = 2
 

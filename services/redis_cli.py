@@ -8,8 +8,9 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
+from services.settings import load_settings
 from shared.connection import connect, ensure_access
-from shared.settings import ConfigError, load_settings
+from shared.settings import ConfigError
 
 T = TypeVar("T")
 

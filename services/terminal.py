@@ -33,10 +33,11 @@ from redis.asyncio import Redis
 
 from services.notifier.channels.registry import CHANNELS
 from services.poller.state import StateStore
+from services.settings import Settings
 from shared.aio import sleep_or_stop
 from shared.bus import TRANSIENT_ERRORS
 from shared.logging import configure_logging
-from shared.settings import LogSettings, Settings
+from shared.settings import LogSettings
 
 REFRESH_SECONDS = 1.0
 # Info events the status line counts: on a terminal they are not printed one by one.

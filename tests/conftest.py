@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from services.settings import Settings
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
-from shared.settings import Settings
 from tests.helpers import posting_to
 from tests.notifier_support import ChatEndpoint, Receiver
 from tests.topologies import ClusterDeployment, SentinelDeployment

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from services.app import run_services
-from shared.settings import Settings
+from services.settings import Settings
 from tests.helpers import wait_for
 
 TOKEN = "console-test-token-0123456789"

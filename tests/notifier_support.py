@@ -14,8 +14,8 @@ from standardwebhooks import Webhook
 
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import Subscription
+from services.settings import Settings
 from shared.bus import StreamBus
-from shared.settings import Settings
 from shared.streams import ALERTS
 from tests.helpers import background, wait_for
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from services.app import ALL_SERVICES, run_services
-from shared.settings import Settings
+from services.settings import Settings
 from tests.helpers import local_server, wait_for
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

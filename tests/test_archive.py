@@ -8,6 +8,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from services.archive.service import ArchiveService
+from services.archive.settings import ArchiveSettings
 from services.archive.store import (
     CLAIMANTS,
     INDEXES,
@@ -16,8 +17,8 @@ from services.archive.store import (
     entry_score,
     short_id,
 )
+from services.settings import Settings
 from shared.bus import StreamBus
-from shared.settings import ArchiveSettings, Settings
 from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
 from tests.helpers import background, group_done, wait_for

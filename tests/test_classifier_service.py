@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 
 from services.classifier.lexicon import DEFAULT_LEXICON
 from services.classifier.service import ClassifierService
+from services.settings import Settings
 from shared.bus import StreamBus
 from shared.models import Alert, Article
-from shared.settings import Settings
 from shared.streams import ALERTS, ARTICLES
 from tests.helpers import background, group_done, wait_for
 

@@ -18,9 +18,9 @@ from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
 from services.poller.dedupe import SeenStore
 from services.poller.stories import StoryIndex, fingerprint, group
+from services.settings import Settings
 from shared.bus import StreamBus
 from shared.models import Article
-from shared.settings import Settings
 from shared.streams import (
     ALERTS,
     ARTICLES,

@@ -14,8 +14,8 @@ from services.notifier.deliverylog import DeliveryLog
 from services.notifier.store import SubscriptionStore
 from services.poller.fetch import Validators
 from services.poller.state import StateStore
+from services.settings import Settings
 from shared.bus import StreamBus
-from shared.settings import Settings
 from shared.streams import ALERTS, DEAD
 from tests.console_support import (
     TOKEN,

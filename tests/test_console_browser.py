@@ -33,9 +33,9 @@ from redis.asyncio import Redis
 from services.poller.fetch import Validators
 from services.poller.schedule import Schedule
 from services.poller.state import StateStore
+from services.settings import Settings
 from shared.bus import StreamBus
 from shared.models import Alert
-from shared.settings import Settings
 from shared.streams import ALERTS, DEAD
 from tests.console_support import TOKEN, console_settings, running_console
 from tests.factories import make_alert

@@ -8,8 +8,8 @@ from services.notifier.channels.base import SendResult
 from services.notifier.deliverylog import DeliveryLog
 from services.notifier.jobs import DeliveryJob
 from services.notifier.store import SubscriptionStore
+from services.settings import Settings
 from shared.bus import StreamBus
-from shared.settings import Settings
 from tests.factories import make_alert
 from tests.helpers import wait_for
 from tests.notifier_support import (

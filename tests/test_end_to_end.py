@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from standardwebhooks import Webhook
 
 from services.app import ALL_SERVICES, run_services
-from shared.settings import Settings
+from services.settings import Settings
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
 from tests.helpers import local_server, wait_for
 

@@ -13,9 +13,9 @@ import pytest
 import redis as syncredis
 from prometheus_client import REGISTRY
 
+from services.settings import Settings
 from shared.aio import sleep_or_stop
 from shared.embedded_redis import EmbeddedRedis
-from shared.settings import Settings
 from shared.streams import ALERTS, ARTICLES, DELIVERIES
 from tests.helpers import background, wait_for
 from tests.pipeline import running_pipeline

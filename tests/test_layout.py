@@ -12,7 +12,7 @@ from services.notifier.channels.registry import job_queue
 from services.notifier.jobs import JOBS, PREFIX, DeliveryJob, digest_job
 from services.notifier.store import SubscriptionStore
 from services.poller.dedupe import SEEN_KEY
-from shared.settings import Settings
+from services.settings import Settings
 from shared.streams import ARTICLES, companion
 from tests.factories import make_alert
 

@@ -23,8 +23,9 @@ from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
 from services.notifier.store import VERSION as SUBSCRIPTIONS_VERSION
 from services.notifier.subscriptions import load_subscriptions
 from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_host
+from services.settings import Settings
 from shared.bus import StreamBus
-from shared.settings import ConfigError, Settings
+from shared.settings import ConfigError
 from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
 from tests.helpers import group_done, wait_for
@@ -561,9 +562,10 @@ PRIMED = [
 _EXPOSITION = """
 import sys
 from prometheus_client import generate_latest
+import services.app  # as in `vigil notifier`, which registers every service's metrics
 from services.notifier.service import NotifierService
+from services.settings import Settings
 from shared.connection import connect
-from shared.settings import Settings
 NotifierService(Settings(redis_url=sys.argv[1], _env_file=None), connect(sys.argv[1]))
 sys.stdout.write(generate_latest().decode())
 """

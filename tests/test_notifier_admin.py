@@ -18,10 +18,11 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from services.notifier.service import NotifierService
+from services.settings import Settings
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.logging import configure_logging
-from shared.settings import LogSettings, Settings
+from shared.settings import LogSettings
 from tests.helpers import local_server, wait_for
 from tests.notifier_support import SECRET, FakeClock, Receiver, fast, running
 

@@ -20,10 +20,11 @@ from redis.asyncio import Redis
 
 from services.notifier.channels.email import EmailChannel
 from services.notifier.jobs import JOBS, DeliveryJob, due_key
+from services.notifier.settings import SmtpSettings
 from services.notifier.subscriptions import Subscription
+from services.settings import Settings
 from shared.embedded_redis import free_port
 from shared.models import Alert
-from shared.settings import Settings, SmtpSettings
 from tests.factories import make_alert
 from tests.helpers import wait_for
 from tests.notifier_support import T0, FakeClock, advance, publish, running

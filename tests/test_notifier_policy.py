@@ -28,9 +28,9 @@ from services.notifier.policy import (
     jitter,
     trips,
 )
+from services.notifier.settings import NotifierSettings
 from services.notifier.state import DeliveryState, Window
 from services.notifier.subscriptions import Subscription
-from shared.settings import NotifierSettings
 from tests.factories import make_alert
 
 NOW = 1_800_000_000.0  # a multiple of 600: the window's periods are whole minutes

@@ -25,13 +25,13 @@ from redis.exceptions import ResponseError
 from standardwebhooks import Webhook
 
 from services.notifier.jobs import JOBS
+from services.notifier.settings import NotifierSettings
 from services.notifier.store import SUBSCRIPTIONS
 from shared.bus import StreamBus
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.models import Alert
 from shared.runtime import FORCED_STOP_MARGIN_SECONDS
-from shared.settings import NotifierSettings
 from shared.streams import ALERTS, NOTIFIER_GROUP
 from tests.factories import make_alert
 from tests.helpers import group_done, posting_to, wait_for

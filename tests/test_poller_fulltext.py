@@ -6,8 +6,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from services.poller.sources import Source
+from services.settings import Settings
 from shared.models import Article
-from shared.settings import Settings
 from tests.helpers import local_server, wait_for
 from tests.test_poller_support import poller_settings, published, rss, running
 

@@ -21,8 +21,8 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
+from services.settings import Settings
 from shared.embedded_redis import free_port
-from shared.settings import Settings
 from tests.helpers import wait_for
 from tests.test_poller_support import published, state
 

@@ -19,8 +19,8 @@ from services.poller.fetch import Validators
 from services.poller.schedule import DUE_KEY
 from services.poller.sources import Source
 from services.poller.state import StateStore, daily_key
+from services.settings import Settings
 from shared.embedded_redis import free_port
-from shared.settings import Settings
 from tests.helpers import local_server, wait_for
 from tests.test_poller_support import poller_settings, published, rss, running, state
 

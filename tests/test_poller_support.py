@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from services.poller.service import PollerService
 from services.poller.sources import Source
 from services.poller.state import SourceState, StateStore
+from services.settings import Settings
 from shared.models import Article
-from shared.settings import Settings
 from shared.streams import ARTICLES, decode
 from tests.helpers import background
 

@@ -11,7 +11,7 @@ from aiohttp import ClientSession, web
 from redis.asyncio import Redis
 
 from services.poller.sources import Source
-from shared.settings import Settings
+from services.settings import Settings
 from tests.helpers import local_server, wait_for
 from tests.test_poller_support import poller_settings, published, rss, running
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.settings import load_settings
 from shared.redis_url import RedisTarget, RedisUrlError, parse_redis_url
-from shared.settings import ConfigError, load_settings
+from shared.settings import ConfigError
 
 
 @pytest.mark.parametrize(

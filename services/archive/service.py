@@ -15,10 +15,10 @@ import structlog
 from redis.asyncio import Redis
 
 from services.archive.store import AlertArchive
+from services.settings import Settings
 from shared.aio import sleep_or_stop
 from shared.bus import TRANSIENT_ERRORS, Delivery, StreamBus
 from shared.models import Alert
-from shared.settings import Settings
 from shared.streams import ALERTS, ARCHIVE_GROUP
 
 log = structlog.get_logger(component="archive")

@@ -39,9 +39,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from services.archive.settings import ArchiveSettings
 from services.notifier.jobs import story_key
 from shared.models import THEATERS, Alert, Claim
-from shared.settings import ArchiveSettings
 
 PREFIX = "vigil:{archive}:"
 ALERTS = PREFIX + "alerts"

@@ -15,7 +15,8 @@ from services.classifier.evaluate import evaluate as run_evaluation
 from services.classifier.evaluate import load_labels
 from services.classifier.lexicon import LexiconError
 from services.classifier.service import build_detector
-from shared.settings import ConfigError, describe_validation_error, load_settings
+from services.settings import load_settings
+from shared.settings import ConfigError, describe_validation_error
 
 
 class ClassifyInput(BaseModel):

@@ -14,12 +14,12 @@ from pathlib import Path
 import structlog
 from redis.asyncio import Redis
 
+from services.classifier import metrics
 from services.classifier.detector import Detector
 from services.classifier.lexicon import LexiconError, load_lexicon
-from shared import metrics
+from services.settings import Settings
 from shared.bus import Delivery, StreamBus
 from shared.models import Alert, Article
-from shared.settings import Settings
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
 
 log = structlog.get_logger(component="classifier")

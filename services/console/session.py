@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from redis.asyncio import Redis
 
-from shared.settings import Settings
+from services.settings import Settings
 
 PREFIX = "vigil:console:"
 COOKIE = "vigil_session"

@@ -17,6 +17,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from services.archive.store import AlertArchive
+from services.console import metrics
 from services.console.alerts import AlertViews
 from services.console.claims import ClaimViews
 from services.console.live import LiveFeed
@@ -25,8 +26,7 @@ from services.console.pages import STATIC, render, see_other, setup_templates
 from services.console.session import SESSION, Sessions, same_origin
 from services.console.subscriptions import ConsoleNotifier, SubscriptionViews
 from services.poller.sources import Source
-from shared import metrics
-from shared.settings import Settings
+from services.settings import Settings
 
 log = structlog.get_logger(component="console")
 

@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
 from services.notifier.subscriptions import Subscription, keep_masked
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
+from services.settings import Settings
 from shared.models import Alert, Article, Claim, Classification
 from shared.resilience import TRANSIENT_ERRORS
-from shared.settings import Settings, describe_validation_error
+from shared.settings import describe_validation_error
 
 log = structlog.get_logger(component="admin")
 

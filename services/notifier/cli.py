@@ -25,7 +25,8 @@ from services.notifier.subscriptions import (
 )
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.redis_cli import with_redis
-from shared.settings import ConfigError, describe_validation_error, load_settings
+from services.settings import load_settings
+from shared.settings import ConfigError, describe_validation_error
 
 
 def _when(epoch: float | None) -> str:

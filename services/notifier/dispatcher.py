@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from services.notifier import metrics
 from services.notifier.channels.base import Channel, SendResult
 from services.notifier.channels.registry import lease_seconds
 from services.notifier.deliverylog import DeliveryLog
@@ -37,11 +38,11 @@ from services.notifier.policy import (
 )
 from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
 from services.notifier.subscriptions import Subscription
-from shared import metrics
+from services.settings import Settings
 from shared.aio import sleep_or_stop, wait_any
 from shared.bus import StreamBus
+from shared.metrics import STAGE_SECONDS
 from shared.resilience import TRANSIENT_ERRORS, Backoff
-from shared.settings import Settings
 from shared.streams import DELIVERIES, NOTIFIER_GROUP, encode
 
 log = structlog.get_logger(component="notifier")
@@ -227,7 +228,7 @@ class Dispatcher:
             result = SendResult("retry", f"{type(error).__name__}: {error}"[:300])
         seconds = time.perf_counter() - started
         metrics.DELIVERY_SECONDS.labels(subscription.channel).observe(seconds)
-        metrics.STAGE_SECONDS.labels("deliver").observe(seconds)
+        STAGE_SECONDS.labels("deliver").observe(seconds)
         return result, seconds
 
     async def _apply(

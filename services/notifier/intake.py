@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from services.notifier import metrics
 from services.notifier.jobs import (
     Attempt,
     Clock,
@@ -24,7 +25,6 @@ from services.notifier.jobs import (
 )
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
-from shared import metrics
 from shared.bus import Delivery
 from shared.models import Alert
 from shared.resilience import TRANSIENT_ERRORS, Backoff

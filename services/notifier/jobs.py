@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from services.notifier.settings import NotifierSettings
 from shared.durability import Durable
 from shared.models import Alert, Message
-from shared.settings import NotifierSettings
 
 Clock = Callable[[], float]  # seconds since the epoch; tests move it by hand
 

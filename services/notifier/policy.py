@@ -34,9 +34,9 @@ from typing import Final
 from services.notifier.channels.base import SendResult
 from services.notifier.channels.registry import CHANNELS
 from services.notifier.jobs import Attempt, DeliveryJob
+from services.notifier.settings import NotifierSettings
 from services.notifier.state import DeliveryState, Window
 from services.notifier.subscriptions import Subscription
-from shared.settings import NotifierSettings
 
 WINDOW_PERIODS: Final = 10
 """The breaker's window is cut into this many periods (a minute each by default)."""

@@ -20,6 +20,7 @@ from typing import TextIO
 from aiohttp import web
 from redis.asyncio import Redis
 
+from services.notifier import metrics
 from services.notifier.admin import AdminApi
 from services.notifier.channels.base import Channel
 from services.notifier.channels.registry import CHANNELS, job_queue, make_channels
@@ -29,10 +30,9 @@ from services.notifier.jobs import Clock, DeliveryJob
 from services.notifier.policy import DEAD_LETTER_REASONS
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
-from shared import metrics
+from services.settings import Settings
 from shared.bus import StreamBus
 from shared.models import Alert
-from shared.settings import Settings
 from shared.streams import ALERTS, DELIVERIES, NOTIFIER_GROUP
 
 

@@ -17,8 +17,8 @@ from services.poller.schedule import Schedule
 from services.poller.sources import DEFAULT_SOURCES_FILE, Source, SourceType, load_sources
 from services.poller.state import SourceState, StateStore
 from services.redis_cli import with_redis
+from services.settings import Settings, load_settings
 from shared.models import utcnow
-from shared.settings import Settings, load_settings
 
 _TYPES = ["auto", "rss", "atom", "jsonfeed", "sitemap", "gdelt", "websub"]
 

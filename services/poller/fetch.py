@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from shared.settings import PollerSettings
+from services.poller.settings import PollerSettings
 
 _CHUNK = 64 * 1024
 ACCEPT = (

@@ -13,9 +13,9 @@ import asyncio
 import structlog
 import trafilatura
 
+from services.poller import metrics
 from services.poller.articles import MAX_TEXT_CHARS
 from services.poller.fetch import Fetcher, FetchError
-from shared import metrics
 from shared.models import Article
 
 log = structlog.get_logger(component="poller")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from redis.asyncio.client import Pipeline
 
+from services.poller import metrics
 from services.poller.articles import Identified, build_article, identify
 from services.poller.dedupe import SeenStore
 from services.poller.entries import Entry
@@ -23,7 +24,6 @@ from services.poller.fetch import Fetcher
 from services.poller.fulltext import with_full_text
 from services.poller.pool import ParsePool
 from services.poller.stories import Assigned, StoryIndex, fingerprint, group
-from shared import metrics
 from shared.bus import StreamBus
 from shared.models import Article
 from shared.streams import ARTICLES

@@ -19,6 +19,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.backoff import EqualJitterBackoff
 
+from services.poller import metrics
 from services.poller.dedupe import SeenStore
 from services.poller.entries import Feed
 from services.poller.fetch import Fetcher, FetchError, Validators
@@ -30,13 +31,13 @@ from services.poller.sources import Source
 from services.poller.state import SourceState, StateStore
 from services.poller.stories import StoryIndex
 from services.poller.websub import WebSub
-from shared import metrics
+from services.settings import Settings
 from shared.aio import wait_any
 from shared.bus import StreamBus
 from shared.language import load_models
+from shared.metrics import STAGE_SECONDS
 from shared.models import utcnow
 from shared.resilience import TRANSIENT_ERRORS, Backoff
-from shared.settings import Settings
 
 log = structlog.get_logger(component="poller")
 
@@ -207,7 +208,7 @@ class PollerService:
         async with self.fetcher.document(
             source.url, validators=state.validators, headers=source.headers
         ) as fetched:
-            metrics.STAGE_SECONDS.labels("fetch").observe(time.perf_counter() - started)
+            STAGE_SECONDS.labels("fetch").observe(time.perf_counter() - started)
             if fetched.status == 304:
                 return "not_modified", fetched.validators, 0
             metrics.POLLER_FETCHED_BYTES.inc(len(fetched.body))
@@ -241,7 +242,7 @@ class PollerService:
             full_text=source.full_text,
         )  # fmt: skip
         if result.new:
-            metrics.STAGE_SECONDS.labels("publish").observe(time.perf_counter() - started)
+            STAGE_SECONDS.labels("publish").observe(time.perf_counter() - started)
         return result.new
 
     async def _failed(self, source: Source, error: FetchError | ParseError, started: float) -> None:

@@ -18,12 +18,12 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
+from services.poller import metrics
 from services.poller.fetch import Fetcher, FetchError
 from services.poller.parse import ParseError
+from services.poller.settings import PollerSettings
 from services.poller.sources import Source
 from services.poller.state import read_hash
-from shared import metrics
-from shared.settings import PollerSettings
 
 log = structlog.get_logger(component="poller")
 

@@ -13,7 +13,7 @@ from aiosmtplib import SMTPResponse
 
 from services.notifier.channels.base import Outcome, SendResult
 from services.notifier.render import render, subject
-from shared.settings import SmtpSettings
+from services.notifier.settings import SmtpSettings
 
 if TYPE_CHECKING:
     from services.notifier.jobs import DeliveryJob

@@ -21,8 +21,8 @@ from services.notifier.channels.console import ConsoleChannel
 from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.webhook import WebhookChannel, webhook_targets
 from services.notifier.jobs import JobQueue
+from services.settings import Settings
 from shared.durability import Durable
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from services.notifier.subscriptions import Subscription
