@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from shared.redis_url import parse_redis_url
@@ -27,14 +27,21 @@ class ConfigError(Exception):
     """Configuration that cannot be used; its message names the offending field or file."""
 
 
-class HttpSettings(BaseModel):
+class SettingsSection(BaseModel):
+    """One ``VIGIL_SECTION__*`` group: an unknown key in it (a typo, a removed setting) fails
+    like a bad value, naming the variable, instead of being silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpSettings(SettingsSection):
     """Where health, metrics and the admin API listen."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 
 
-class LogSettings(BaseModel):
+class LogSettings(SettingsSection):
     """Log rendering: JSON lines for machines, console for people."""
 
     format: Literal["console", "json", "auto"] = "auto"
@@ -46,7 +53,7 @@ class LogSettings(BaseModel):
         return value.lower() if isinstance(value, str) else value
 
 
-class BusSettings(BaseModel):
+class BusSettings(SettingsSection):
     """Stream bus behaviour shared by every consumer."""
 
     stream_maxlen: int = Field(default=100_000, ge=100)

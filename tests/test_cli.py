@@ -87,6 +87,8 @@ def test_classify_reports_a_bad_line_and_keeps_going(tmp_path: Path) -> None:
             "VIGIL_NOTIFIER__RETRY_SCHEDULE_SECONDS: not valid JSON",
         ),
         ({"VIGIL_BUS": '{"concurrency": '}, "VIGIL_BUS: not valid JSON"),
+        # A name no section has (here one that was removed) is refused, not ignored.
+        ({"VIGIL_NOTIFIER__CIRCUIT_FAILURES": "5"}, "VIGIL_NOTIFIER__CIRCUIT_FAILURES"),
         ({"VIGIL_SOURCES_FILE": "/nonexistent/sources.yaml"}, "/nonexistent/sources.yaml"),
         (
             {"VIGIL_SMTP__HOST": "mail.example", "VIGIL_SMTP__PASSWORD": "hunter2-pw"},

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from shared.settings import SettingsSection
 
 
-class ArchiveSettings(BaseModel):
+class ArchiveSettings(SettingsSection):
     """The alert archive the console reads (services/archive): how much history Redis keeps."""
 
     days: float = Field(default=30.0, gt=0, description="alerts older than this are dropped")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, Field
+
+from shared.settings import SettingsSection
 
 
-class ClassifierSettings(BaseModel):
+class ClassifierSettings(SettingsSection):
     """Detector threshold and lexicon location."""
 
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)

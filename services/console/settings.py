@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from shared.settings import SettingsSection
 
 
-class ConsoleSettings(BaseModel):
+class ConsoleSettings(SettingsSection):
     """The web console served next to the admin API (services/console)."""
 
     session_hours: float = Field(

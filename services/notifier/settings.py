@@ -7,10 +7,12 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+
+from shared.settings import SettingsSection
 
 
-class SmtpSettings(BaseModel):
+class SmtpSettings(SettingsSection):
     """Outgoing mail."""
 
     host: str = "localhost"
@@ -46,7 +48,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class NotifierSettings(BaseModel):
+class NotifierSettings(SettingsSection):
     """Delivery behaviour."""
 
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

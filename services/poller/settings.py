@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from shared.settings import SettingsSection
 
 
-class PollerSettings(BaseModel):
+class PollerSettings(SettingsSection):
     """Fetching and scheduling of sources."""
 
     default_interval_seconds: float = Field(default=300.0, ge=1)
