@@ -4,6 +4,7 @@ field (``vigil subscriptions apply`` documents: tests/test_operator_cli.py)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,20 +56,27 @@ def test_a_syntax_error_and_an_unreadable_file_are_named_too(tmp_path: Path) -> 
     assert isinstance(YamlError("x"), ConfigError), "CLIs print it as one line"
 
 
-def test_sources_file(tmp_path: Path) -> None:
-    path = tmp_path / "sources.yaml"
-    path.write_text("sources:\n  - id: a\n    url: https://a.example/feed\n"
-                    "  - id: b\n    url: https://b.example/feed\n    interval: soon\n")  # fmt: skip
-    with pytest.raises(ConfigError, match=rf"^{path}:6: sources\[1\]\.interval: "):
-        load_sources(path)
-
-
-def test_subscriptions_file(tmp_path: Path) -> None:
-    path = tmp_path / "subscriptions.yaml"
-    path.write_text("subscriptions:\n  - id: desk\n    channel: console\n    filters:\n"
-                    "      theaters: [libya]\n      min_score: 7\n")  # fmt: skip
-    with pytest.raises(ConfigError, match=rf"^{path}:6: subscriptions\[0\]\.filters\.min_score: "):
-        load_subscriptions(path)
+@pytest.mark.parametrize(
+    ("name", "text", "load", "expected"),
+    [
+        ("sources.yaml",
+         "sources:\n  - id: a\n    url: https://a.example/feed\n"
+         "  - id: b\n    url: https://b.example/feed\n    interval: soon\n",
+         load_sources, ":6: sources[1].interval: Input should be a valid number"),
+        ("subscriptions.yaml",
+         "subscriptions:\n  - id: desk\n    channel: console\n    filters:\n"
+         "      theaters: [libya]\n      min_score: 7\n",
+         load_subscriptions, ":6: subscriptions[0].filters.min_score: Input should be less"),
+    ],
+)  # fmt: skip
+def test_sources_and_subscriptions_files(
+    tmp_path: Path, name: str, text: str, load: Callable[[Path], object], expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}{expected}")
 
 
 def test_lexicon_files(tmp_path: Path) -> None:
