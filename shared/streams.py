@@ -70,5 +70,6 @@ def _check_version(version: str | None) -> None:
             f"schema version {version} is newer than this consumer's ({SCHEMA_VERSION}): "
             "upgrade it, then replay this entry"
         )
-    raise DecodeError(f"unsupported schema version {version!r} (this consumer reads "
-                      f"{SCHEMA_VERSION})")  # fmt: skip
+    raise DecodeError(
+        f"unsupported schema version {version!r} (this consumer reads {SCHEMA_VERSION})"
+    )

@@ -21,13 +21,15 @@ from services.notifier.subscriptions import new_subscription
 from shared.bus import StreamBus
 from shared.models import Article
 from shared.settings import Settings
-from shared.streams import ARTICLES
+from shared.streams import ALERTS, ARTICLES
 from shared.vocabulary import (
     DEFAULT_VOCABULARY,
     VOCABULARY_KEY,
     Vocabulary,
+    publish_vocabulary,
     published_vocabulary,
 )
+from tests.console_support import console_settings, csrf_of, logged_in, running_console
 from tests.factories import make_alert
 from tests.helpers import background, wait_for
 from tests.notifier_support import SECRET, FakeClock, Receiver, fast, publish, running, webhook
@@ -149,3 +151,26 @@ async def test_a_bad_stored_subscription_is_skipped_and_counted_never_fatal(
         await publish(redis, make_alert("a1"), make_alert("z1", theaters=("zembla",)))
         await wait_for(lambda: len(receiver.requests) == 2, message="both alerts delivered")
     assert readable[0].filters.matches(make_alert("z1", theaters=("zembla",)))
+
+
+async def test_the_console_lists_and_checks_the_published_vocabulary(
+    settings: Settings, redis: Redis, tmp_path: Path
+) -> None:
+    theaters = (*DEFAULT_VOCABULARY.theaters, "zembla")
+    await publish_vocabulary(redis, DEFAULT_VOCABULARY.model_copy(update={"theaters": theaters}))
+    await StreamBus(redis).publish(ALERTS, make_alert(
+        "z1", title=ZEMBLA[0], theaters=("zembla",),
+        claims=(("Turkish defence ministry", "acknowledgment", "zembla"),)))  # fmt: skip
+    settings = console_settings(settings, tmp_path)
+    async with running_console(settings, redis) as console, logged_in(console.url) as client:
+        await wait_for(lambda: redis.zcard("vigil:{archive}:stored"), message="alert archived")
+        async with client.get("/claims") as reply:  # the busiest theater
+            assert ZEMBLA[0] in await reply.text()
+        async with client.get("/subscriptions/new") as reply:
+            html = await reply.text()
+        assert 'value="zembla"' in html
+        form = {"csrf": csrf_of(html), "id": "desk", "channel": "console",
+                "theaters": ["atlantis"], "mode": "instant"}  # fmt: skip
+        async with client.post("/subscriptions", data=form) as reply:
+            assert reply.status == 422
+            assert "unknown theater &#39;atlantis&#39;" in await reply.text()

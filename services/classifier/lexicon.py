@@ -3,9 +3,9 @@
 ``core.yaml`` declares the vocabulary (the theaters and stances a classification may name:
 the registry, published for subscriptions to be checked against) and names the claimants and
 the side each speaks for; every other ``LANG.yaml`` holds one language's words for the same
-lists (README.md in the folder). All languages are
-compiled together into one :class:`Scanner`, so an article whose language is unknown or mixed
-is still read with every term; the language matters only for word order (who speaks first).
+lists (README.md in the folder). All languages are compiled together into one
+:class:`Scanner`, so an article whose language is unknown or mixed is still read with every
+term; the language matters only for word order (who speaks first).
 """
 
 from __future__ import annotations
@@ -300,8 +300,8 @@ def load_lexicon(path: Path | None = None) -> Lexicon:
     try:
         core = read_yaml(folder / CORE_FILE).validate(CoreFile)
         context = core.vocabulary.as_context()
-        languages = [_language(file, context) for file in sorted(folder.glob("*.yaml"))
-                     if file.name != CORE_FILE]  # fmt: skip
+        files = [file for file in sorted(folder.glob("*.yaml")) if file.name != CORE_FILE]
+        languages = [_language(file, context) for file in files]
     except YamlError as error:
         raise LexiconError(str(error)) from error
     if not languages:
