@@ -26,7 +26,8 @@ from services.archive.settings import ArchiveSettings
 from services.archive.store import AlertArchive, Query
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
-from shared.models import STANCES, THEATERS, Alert, Article, Claim, Classification
+from shared.models import Alert, Article, Claim, Classification
+from shared.vocabulary import DEFAULT_VOCABULARY
 
 WORDS = [
     "Turkish", "troops", "drones", "officials", "said", "ministry", "border", "forces",
@@ -50,8 +51,8 @@ def sentence(rng: random.Random) -> str:
 
 def make_alert(rng: random.Random, n: int, story: int) -> Alert:
     claims = [
-        Claim(claimant=rng.choice(CLAIMANTS), stance=rng.choice(STANCES),
-              theater=rng.choice(THEATERS), evidence=sentence(rng))
+        Claim(claimant=rng.choice(CLAIMANTS), stance=rng.choice(DEFAULT_VOCABULARY.stances),
+              theater=rng.choice(DEFAULT_VOCABULARY.theaters), evidence=sentence(rng))
         for _ in range(rng.randint(1, 3))
     ]  # fmt: skip
     published = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(seconds=n * 20)

@@ -93,7 +93,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     detector = Detector(load_lexicon())
     # Tuning files only: the blind part is for accuracy figures, never for anything else.
-    items = [i for path in sorted(CORPUS.glob("*tune.jsonl")) for i in load_labels(path)]
+    tuning = sorted(CORPUS.glob("*tune.jsonl"))
+    items = [i for path in tuning for i in load_labels(path, detector.lexicon.vocabulary)]
     mix = build_mix(rng, args.articles, items)
     detector.classify("warm-up", "Turkey", "Turkish troops in Libya.")  # load the models
 

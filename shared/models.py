@@ -1,28 +1,35 @@
 """Versioned message models carried on the streams, and the classification contract.
 
-Every stream entry holds one of these models as JSON; the bus encodes and validates them.
-Bump ``SCHEMA_VERSION`` only with a migration path: consumers dead-letter versions they
-do not know rather than guess.
+Every stream entry holds one of these models as JSON; the bus encodes and validates them
+(:mod:`shared.streams`). The rules of ``SCHEMA_VERSION`` (``docs/schema.md`` tells the why):
+
+- ``v`` is the *major* version of every payload, written in each entry beside its body.
+- Additive changes do not bump it: a new field with a default, a new theater or stance (those
+  are data, declared by the classifier's lexicon: :mod:`shared.vocabulary`), a new stream.
+  Old consumers read new payloads: on read, unknown fields are ignored (``extra="ignore"``)
+  and theaters and stances are plain strings.
+- Anything else bumps it: a field removed, renamed, retyped or made required, a value given
+  a new meaning, a rule tightened. The bump ships with the code that still reads the previous
+  version (the migration path).
+- A consumer dead-letters an entry of a higher version than its own, saying so, rather than
+  guess: upgrade it, then replay the dead letter (``vigil dlq replay``).
+- Writers stay strict: code never writes a field its model does not declare (mypy's pydantic
+  plugin refuses unknown constructor arguments; tests validate what writers produce with
+  ``extra="forbid"``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 
-Theater = Literal[
-    "karabakh", "libya", "syria", "iraq", "somalia", "qatar", "cyprus", "israel-gaza", "other"
-]
-Stance = Literal["assertion", "denial", "acknowledgment", "threat", "report"]
-
-THEATERS: tuple[Theater, ...] = (
-    "karabakh", "libya", "syria", "iraq", "somalia", "qatar", "cyprus", "israel-gaza", "other",
-)  # fmt: skip
-STANCES: tuple[Stance, ...] = ("assertion", "denial", "acknowledgment", "threat", "report")
+# Names from the classifier's vocabulary (shared.vocabulary), carried as strings.
+Theater = str
+Stance = str
+_READ = ConfigDict(frozen=True, extra="ignore")  # forward compatible: see the rules above
 
 
 def utcnow() -> datetime:
@@ -31,9 +38,9 @@ def utcnow() -> datetime:
 
 
 class Message(BaseModel):
-    """Base of every stream payload: immutable, strict about unknown fields."""
+    """Base of every stream payload: immutable; unknown fields of a newer writer ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _READ
 
     v: int = SCHEMA_VERSION
 
@@ -55,7 +62,7 @@ class Article(Message):
 class Claim(BaseModel):
     """Who claims what about Turkish military involvement, with the sentence that says it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _READ
 
     claimant: str
     stance: Stance
@@ -66,7 +73,7 @@ class Claim(BaseModel):
 class Classification(BaseModel):
     """The verdict of the classifier: the ``vigil classify`` output contract."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _READ
 
     id: str
     flagged: bool

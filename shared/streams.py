@@ -48,8 +48,7 @@ def decode(model: type[M], fields: Mapping[str, str]) -> M:
         raise DecodeError(f"entry has no 'type' field (expected {model.__name__!r})")
     if kind != model.__name__:
         raise DecodeError(f"expected type {model.__name__!r}, got {kind!r}")
-    if fields.get("v") != str(SCHEMA_VERSION):
-        raise DecodeError(f"unsupported schema version {fields.get('v')!r}")
+    _check_version(fields.get("v"))
     data = fields.get("data")
     if data is None:
         raise DecodeError("entry has no 'data' field")
@@ -59,3 +58,18 @@ def decode(model: type[M], fields: Mapping[str, str]) -> M:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise DecodeError(f"invalid {model.__name__}: {where}: {first['msg']}") from error
+
+
+def _check_version(version: str | None) -> None:
+    """Entries of this consumer's major version pass; a newer one is named as such (the rules
+    are in :mod:`shared.models`)."""
+    if version == str(SCHEMA_VERSION):
+        return
+    if version is not None and version.isdigit() and int(version) > SCHEMA_VERSION:
+        raise DecodeError(
+            f"schema version {version} is newer than this consumer's ({SCHEMA_VERSION}): "
+            "upgrade it, then replay this entry"
+        )
+    raise DecodeError(
+        f"unsupported schema version {version!r} (this consumer reads {SCHEMA_VERSION})"
+    )

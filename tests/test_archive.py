@@ -20,6 +20,7 @@ from services.archive.store import (
 from services.settings import Settings
 from shared.bus import StreamBus
 from shared.streams import ALERTS, DEAD
+from shared.vocabulary import DEFAULT_VOCABULARY
 from tests.factories import make_alert
 from tests.helpers import background, group_done, wait_for
 
@@ -148,7 +149,7 @@ async def test_the_ledger_by_theater_stance_and_claimant_marks_contested_stories
     claimants = await archive.claimants()
     assert claimants[0] == ("Armenia's defence ministry", 2)
     assert sorted(claimants[1:]) == [("Baku", 1), ("Erdoğan", 1)]
-    counts = await archive.claim_counts()
+    counts = await archive.claim_counts(DEFAULT_VOCABULARY.theaters)
     assert counts["karabakh"] == 3
     assert counts["israel-gaza"] == 1
     assert counts["libya"] == 0

@@ -14,6 +14,7 @@ from services.classifier.evaluate import evaluate, load_labels
 from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
 from services.classifier.patterns import Scanner, fold, trie_regex
 from services.poller.text import html_to_text
+from shared.vocabulary import DEFAULT_VOCABULARY
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +153,10 @@ def test_a_bad_lexicon_fails_with_the_location_of_the_problem(tmp_path: Path) ->
     folder = shutil.copytree(DEFAULT_LEXICON, tmp_path / "lexicon")
     en = folder / "en.yaml"
     en.write_text(en.read_text(encoding="utf-8").replace("- troops\n", "- tro*ops\n", 1))
-    with pytest.raises(LexiconError, match=r"en\.yaml: military\.strong: .*tro\*ops"):
+    with pytest.raises(LexiconError, match=r"en\.yaml:\d+: military\.strong: .*tro\*ops"):
         load_lexicon(folder)
     en.write_text("language: en\nturkey: [", encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"en\.yaml: not valid YAML"):
+    with pytest.raises(LexiconError, match=r"en\.yaml:2: not valid YAML"):
         load_lexicon(folder)
     en.write_text("language: en\nclaimants: {Nobody: [nobody]}\n", encoding="utf-8")
     with pytest.raises(LexiconError, match=r"en\.yaml: claimants: unknown claimant 'Nobody'"):
@@ -185,7 +186,7 @@ def test_evaluation_counts_hits_and_misses(detector: Detector, tmp_path: Path) -
         '{"id": "c", "title": "Lira rises", "text": "The Turkish lira rose.", "flagged": false}\n',
         encoding="utf-8",
     )
-    report = evaluate(detector, load_labels(labels))
+    report = evaluate(detector, load_labels(labels, detector.lexicon.vocabulary))
     assert (report.tp, report.fn, report.tn, report.fp) == (1, 1, 1, 0)
     assert report.precision == 1.0
     assert report.recall == 0.5
@@ -202,7 +203,7 @@ def test_a_bad_label_line_is_named(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(ValueError, match="line 2: flagged"):
-        load_labels(labels)
+        load_labels(labels, DEFAULT_VOCABULARY)
 
 
 def test_the_offline_sample_feed_flags_its_six_reports_and_nothing_else(detector: Detector) -> None:

@@ -159,7 +159,7 @@ def test_the_seed_case_gives_each_claim_its_own_theater() -> None:
 
 def test_a_language_file_must_be_named_after_its_language(lexicon_dir: Path) -> None:
     (lexicon_dir / "xx.yaml").write_text("language: ar\n", encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"xx\.yaml: language: 'ar' in a file named xx\.yaml"):
+    with pytest.raises(LexiconError, match=r"xx\.yaml:1: language: 'ar' in a file named xx\.yaml"):
         load_lexicon(lexicon_dir)
 
 

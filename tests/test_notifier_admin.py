@@ -23,6 +23,7 @@ from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.logging import configure_logging
 from shared.settings import LogSettings
+from shared.vocabulary import DEFAULT_VOCABULARY, publish_vocabulary
 from tests.helpers import local_server, wait_for
 from tests.notifier_support import SECRET, FakeClock, Receiver, fast, running
 
@@ -89,6 +90,20 @@ async def test_invalid_input_gets_422_naming_the_field(admin: Admin, receiver: R
     assert "hunter2" not in str(body)
     status, body = await admin.call("POST", "/subscriptions", data=b"{not json")
     assert status == 400
+
+
+async def test_filters_name_only_the_published_vocabulary(
+    admin: Admin, receiver: Receiver, redis: Redis
+) -> None:
+    wanted = hook(receiver, filters={"theaters": ["zembla"]})
+    status, body = await admin.call("POST", "/subscriptions", json=wanted)
+    assert status == 422
+    assert body["fields"][0]["field"] == "filters.theaters"
+    assert "unknown theater 'zembla'" in body["fields"][0]["message"]
+    theaters = (*DEFAULT_VOCABULARY.theaters, "zembla")
+    await publish_vocabulary(redis, DEFAULT_VOCABULARY.model_copy(update={"theaters": theaters}))
+    status, body = await admin.call("POST", "/subscriptions", json=wanted)
+    assert (status, body["filters"]["theaters"]) == (201, ["zembla"])
 
 
 async def test_create_list_show_update_disable_enable_delete(

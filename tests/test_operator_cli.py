@@ -101,7 +101,7 @@ async def test_subscriptions_apply_list_disable_delete(
     bad = document.replace("libya", "atlantis")
     code, _, err = await vigil(env, "subscriptions", "apply", "-", stdin=bad)
     assert code != 0
-    assert "filters.theaters" in err
+    assert "<stdin>:2: subscriptions[0].filters.theaters: unknown theater 'atlantis'" in err
     assert "Traceback" not in err
 
     code, _, _ = await vigil(env, "subscriptions", "delete", "desk")

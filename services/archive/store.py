@@ -41,7 +41,7 @@ from redis.exceptions import WatchError
 
 from services.archive.settings import ArchiveSettings
 from services.notifier.jobs import story_key
-from shared.models import THEATERS, Alert, Claim
+from shared.models import Alert, Claim, Theater
 
 PREFIX = "vigil:{archive}:"
 ALERTS = PREFIX + "alerts"
@@ -454,13 +454,13 @@ class AlertArchive:
             rows.append(ClaimRow(holder, claim, claim.theater in contested[short]))
         return rows, int(total)
 
-    async def claim_counts(self) -> dict[str, int]:
-        """Claims kept per theater."""
+    async def claim_counts(self, theaters: Sequence[Theater]) -> dict[Theater, int]:
+        """Claims kept per theater, for each of ``theaters``."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for theater in THEATERS:
+            for theater in theaters:
                 pipe.zcard(_claims(theater))
             counts = await pipe.execute()
-        return dict(zip(THEATERS, (int(c) for c in counts), strict=True))
+        return dict(zip(theaters, (int(c) for c in counts), strict=True))
 
     async def claimants(self, limit: int = 40) -> list[tuple[str, int]]:
         """The claimants with the most claims kept, as first written, with their counts."""

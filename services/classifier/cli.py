@@ -85,7 +85,7 @@ def evaluate(labels: tuple[Path, ...], as_json: bool, lexicon: Path | None) -> N
     items = []
     for path in labels:
         try:
-            items += load_labels(path)
+            items += load_labels(path, detector.lexicon.vocabulary)
         except ValueError as error:
             raise ConfigError(f"{path}: {error}") from error
     report = run_evaluation(detector, items)

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from services.classifier.detector import Detector
-from shared.models import STANCES, Classification, Stance, Theater
+from shared.models import Classification, Stance, Theater
 from shared.settings import describe_validation_error
+from shared.vocabulary import Vocabulary
 
 
 class LabeledClaim(BaseModel):
@@ -36,6 +37,12 @@ class LabeledClaim(BaseModel):
     claimant: str = ""
     stance: Stance
     theater: Theater
+
+    @field_validator("stance", "theater")
+    @classmethod
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        _check(info, [value])
+        return value
 
 
 class LabeledItem(BaseModel):
@@ -54,16 +61,31 @@ class LabeledItem(BaseModel):
     language: str | None = None
     url: str | None = None
 
+    @field_validator("theaters", "stances")
+    @classmethod
+    def _known(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        _check(info, value)
+        return value
 
-def load_labels(path: Path) -> list[LabeledItem]:
-    """Read a JSON Lines corpus; a bad line raises ``ValueError("line N: field: problem")``."""
+
+def _check(info: ValidationInfo, names: list[str]) -> None:
+    """Labels name only what the lexicon declares (a typo would never be scored right)."""
+    vocabulary = Vocabulary.from_context(info)
+    field = info.field_name or ""
+    if vocabulary is not None:
+        vocabulary.check("theaters" if field.startswith("theater") else "stances", names)
+
+
+def load_labels(path: Path, vocabulary: Vocabulary) -> list[LabeledItem]:
+    """Read a JSON Lines corpus, its theaters and stances checked against ``vocabulary``; a bad
+    line raises ``ValueError("line N: field: problem")``."""
     items: list[LabeledItem] = []
     seen: set[str] = set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            item = LabeledItem.model_validate_json(line)
+            item = LabeledItem.model_validate_json(line, context=vocabulary.as_context())
         except ValidationError as error:
             raise ValueError(
                 f"line {number}: {describe_validation_error(error, prefix='')}"
@@ -106,6 +128,7 @@ class EvalReport:
     misses: list[Miss] = field(default_factory=list)
     category_errors: Counter[str] = field(default_factory=Counter)
     languages: dict[str, EvalReport] = field(default_factory=dict)
+    stances: tuple[Stance, ...] = ()  # the confusion table's rows, as the lexicon declares
 
     @property
     def precision(self) -> float:
@@ -181,10 +204,10 @@ class EvalReport:
                 f"  {lang:<6} {r.total:>5}  {r.precision:.3f}  {r.recall:.3f}  {r.f1:.3f}"
                 f"  {r.theater_accuracy:.3f}  {r.stance_accuracy:.3f}  {r.claim_recall:.3f}"
             )
-        columns = [*STANCES, "-"]
+        columns = [*self.stances, "-"]
         lines += ["", "stance confusion (rows labeled, columns predicted):"]
         lines.append("  " + " " * 15 + "".join(f"{c[:6]:>8}" for c in columns))
-        for labeled in STANCES:
+        for labeled in self.stances:
             counts = [self.stance_confusion[(labeled, c)] for c in columns]
             lines.append(f"  {labeled:<15}" + "".join(f"{n:>8}" for n in counts))
         if self.misses:
@@ -198,7 +221,7 @@ class EvalReport:
 
 def evaluate(detector: Detector, items: Iterable[LabeledItem]) -> EvalReport:
     """Run the detector over every labeled item and compare, overall and per language."""
-    report = EvalReport()
+    report = EvalReport(stances=detector.lexicon.vocabulary.stances)
     for item in items:
         result = detector.classify(item.id, item.title, item.text)
         language = item.language or "und"

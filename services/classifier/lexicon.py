@@ -1,9 +1,11 @@
 """The detection lexicon: a folder of YAML files, validated at load and compiled into matchers.
 
-``core.yaml`` names the claimants and the side each speaks for; every other ``LANG.yaml``
-holds one language's words for the same lists (README.md in the folder). All languages are
-compiled together into one :class:`Scanner`, so an article whose language is unknown or mixed
-is still read with every term; the language matters only for word order (who speaks first).
+``core.yaml`` declares the vocabulary (the theaters and stances a classification may name:
+the registry, published for subscriptions to be checked against) and names the claimants and
+the side each speaks for; every other ``LANG.yaml`` holds one language's words for the same
+lists (README.md in the folder). All languages are compiled together into one
+:class:`Scanner`, so an article whose language is unknown or mixed is still read with every
+term; the language matters only for word order (who speaks first).
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.classifier.patterns import Scanner, fold, trie_regex
 from shared.models import Stance, Theater
-from shared.settings import describe_validation_error
+from shared.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from shared.yamlfile import YamlError, read_yaml
 
 DEFAULT_LEXICON = Path(__file__).with_name("lexicon")
 CORE_FILE = "core.yaml"
@@ -27,8 +29,9 @@ CORE_FILE = "core.yaml"
 # a language that lists it (Romanian "nu" is "not", Kurmanji "nû" is "new").
 FUNCTION_WORDS = ("negation", "negation_after", "complementizer", "hypothetical")
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
-
-M = TypeVar("M", bound=BaseModel)
+_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+DETECTOR_STANCES = ("denial", "threat", "report")  # given by the detector, whoever speaks
+CATCH_ALL_THEATER = "other"  # the detector's theater when no known place is named
 Side = Literal["turkey", "host", "third", "media", "evidence"]
 WordOrder = Literal["svo", "sov", "vso"]
 
@@ -104,7 +107,12 @@ class LanguageFile(BaseModel):
 
     @field_validator("theaters")
     @classmethod
-    def _places(cls, value: dict[Theater, Patterns]) -> dict[Theater, Patterns]:
+    def _places(
+        cls, value: dict[Theater, Patterns], info: ValidationInfo
+    ) -> dict[Theater, Patterns]:
+        vocabulary = Vocabulary.from_context(info)
+        if vocabulary is not None:  # the theaters core.yaml declares
+            vocabulary.check("theaters", value)
         return {theater: _check_patterns(places) for theater, places in value.items()}
 
     @field_validator("claimants")
@@ -124,22 +132,57 @@ class _CoreClaimant(BaseModel):
     side: Side
 
 
+def _check_names(value: list[str]) -> list[str]:
+    for name in value:
+        if not _NAME.match(name):
+            raise ValueError(f"bad name {name!r} (lower-case letters, digits and hyphens)")
+    if len(set(value)) != len(value):
+        raise ValueError("a name is listed twice")
+    return value
+
+
 class CoreFile(BaseModel):
-    """``core.yaml``: the claimants every language can name, and the stance of each side."""
+    """``core.yaml``: the vocabulary, the claimants every language can name, and the stance
+    of each side. A lexicon that declares no vocabulary has the default one."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=2, le=2)
+    theaters: list[Theater] = Field(default_factory=lambda: [*DEFAULT_VOCABULARY.theaters])
+    stances: list[Stance] = Field(default_factory=lambda: [*DEFAULT_VOCABULARY.stances])
     sides: dict[Side, Stance]
     claimants: list[_CoreClaimant] = Field(min_length=1)
 
+    @field_validator("theaters")
+    @classmethod
+    def _theaters(cls, value: list[Theater]) -> list[Theater]:
+        if CATCH_ALL_THEATER not in _check_names(value):
+            raise ValueError(f"{CATCH_ALL_THEATER!r} is missing (the detector's catch-all)")
+        return value
+
+    @field_validator("stances")
+    @classmethod
+    def _stances(cls, value: list[Stance]) -> list[Stance]:
+        missing = [s for s in DETECTOR_STANCES if s not in _check_names(value)]
+        if missing:
+            raise ValueError(f"{missing} are missing (the detector gives them itself)")
+        return value
+
     @field_validator("sides")
     @classmethod
-    def _every_side(cls, value: dict[Side, Stance]) -> dict[Side, Stance]:
+    def _every_side(cls, value: dict[Side, Stance], info: ValidationInfo) -> dict[Side, Stance]:
         missing = [s for s in ("turkey", "host", "third", "media", "evidence") if s not in value]
         if missing:
             raise ValueError(f"no stance for sides {missing}")
+        declared = info.data.get("stances")
+        undeclared = [s for s in value.values() if declared is not None and s not in declared]
+        if undeclared:
+            raise ValueError(f"stances {undeclared} are not among the declared stances")
         return value
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(theaters=tuple(self.theaters), stances=tuple(self.stances))
 
 
 @dataclass(frozen=True)
@@ -165,13 +208,15 @@ class Lexicon:
     ``speech``, ``abroad``, ``domestic``, ``origin``, ``reaction``, ``negation``,
     ``hypothetical``, ``official_act``,
     ``place`` (labelled with its theater) and ``claimant`` (labelled with a :class:`Claimant`).
-    ``subject_first`` holds the languages whose speaker comes before the verb (SOV).
+    ``subject_first`` holds the languages whose speaker comes before the verb (SOV);
+    ``vocabulary`` the theaters and stances ``core.yaml`` declares.
     """
 
     prefilter: re.Pattern[str]
     scanner: Scanner
     languages: frozenset[str]
     subject_first: frozenset[str]
+    vocabulary: Vocabulary
 
     @classmethod
     def compile(cls, core: CoreFile, languages: Iterable[LanguageFile]) -> Lexicon:
@@ -213,6 +258,7 @@ class Lexicon:
             scanner=Scanner.build(kinds),
             languages=frozenset(lang.language for lang in languages),
             subject_first=frozenset(f.language for f in languages if f.word_order == "sov"),
+            vocabulary=core.vocabulary,
         )
 
 
@@ -246,41 +292,31 @@ def _claimants(core: CoreFile, languages: list[LanguageFile]) -> dict[str, Claim
     return found
 
 
-def _read(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise LexiconError(f"{path}: cannot read lexicon: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise LexiconError(f"{path}: not valid YAML: {error}") from error
-
-
-def _validate(model: type[M], path: Path) -> M:
-    try:
-        return model.model_validate(_read(path))
-    except ValidationError as error:
-        raise LexiconError(f"{path}: {describe_validation_error(error, prefix='')}") from error
-
-
 def load_lexicon(path: Path | None = None) -> Lexicon:
     """Read, validate and compile a lexicon folder; the bundled one when ``path`` is None."""
     folder = path or DEFAULT_LEXICON
     if not (folder / CORE_FILE).is_file():
         raise LexiconError(f"{folder}: not a lexicon folder (no {CORE_FILE})")
-    core = _validate(CoreFile, folder / CORE_FILE)
-    languages = []
-    for file in sorted(folder.glob("*.yaml")):
-        if file.name == CORE_FILE:
-            continue
-        language = _validate(LanguageFile, file)
-        if language.language != file.stem:
-            raise LexiconError(
-                f"{file}: language: {language.language!r} in a file named {file.name}"
-            )
-        languages.append(language)
+    try:
+        core = read_yaml(folder / CORE_FILE).validate(CoreFile)
+        context = core.vocabulary.as_context()
+        files = [file for file in sorted(folder.glob("*.yaml")) if file.name != CORE_FILE]
+        languages = [_language(file, context) for file in files]
+    except YamlError as error:
+        raise LexiconError(str(error)) from error
     if not languages:
         raise LexiconError(f"{folder}: no language files beside {CORE_FILE}")
     try:
         return Lexicon.compile(core, languages)
     except re.error as error:
         raise LexiconError(f"{folder}: a pattern does not compile: {error}") from error
+
+
+def _language(file: Path, context: dict[str, object]) -> LanguageFile:
+    """One language file, its theaters checked against those ``core.yaml`` declares."""
+    document = read_yaml(file)
+    language = document.validate(LanguageFile, context=context)
+    if language.language != file.stem:
+        problem = f"{language.language!r} in a file named {file.name}"
+        raise document.error(["language"], problem)
+    return language

@@ -1,7 +1,9 @@
 """The classifier service: reads ``vigil:articles``, publishes flagged ones to ``vigil:alerts``.
 
 The detector is immutable; a reload (SIGHUP, or :meth:`ClassifierService.reload`) builds a new
-one from the lexicon file and swaps it in between two messages, so nothing is lost.
+one from the lexicon file and swaps it in between two messages, so nothing is lost. The
+lexicon's vocabulary (its theaters and stances) is published at start and after each reload,
+for new subscriptions to be checked against (:mod:`shared.vocabulary`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from services.classifier import metrics
 from services.classifier.detector import Detector
 from services.classifier.lexicon import LexiconError, load_lexicon
 from services.settings import Settings
+from shared.aio import wait_any
 from shared.bus import Delivery, StreamBus
 from shared.models import Alert, Article
+from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
+from shared.vocabulary import publish_vocabulary
 
 log = structlog.get_logger(component="classifier")
 
@@ -42,6 +47,7 @@ class ClassifierService:
 
     def __init__(self, settings: Settings, redis: Redis, detector: Detector | None = None) -> None:
         self.settings = settings
+        self.redis = redis
         self.bus = StreamBus(redis, settings.bus)
         self.detector = detector or build_detector(
             settings.classifier.lexicon_dir, settings.classifier.threshold
@@ -53,6 +59,7 @@ class ClassifierService:
             model=Article,
             handler=self.handle,
         )
+        self._reloaded = asyncio.Event()
 
     def is_ready(self) -> bool:
         return self.consumer.ready
@@ -67,15 +74,35 @@ class ClassifierService:
             log.error("classifier.reload_failed", error=str(error))
             return False
         log.info("classifier.reloaded", lexicon=str(self.settings.classifier.lexicon_dir))
+        self._reloaded.set()
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         try:
-            await self.consumer.run(stop)
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._publish_vocabulary(stop))
+                await self.consumer.run(stop)
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
+
+    async def _publish_vocabulary(self, stop: asyncio.Event) -> None:
+        """Publish the lexicon's vocabulary now and after each reload, retrying while Redis
+        is away."""
+        backoff = Backoff(self.redis)
+        while not stop.is_set():
+            self._reloaded.clear()
+            vocabulary = self.detector.lexicon.vocabulary
+            try:
+                await publish_vocabulary(self.redis, vocabulary)
+            except TRANSIENT_ERRORS as error:
+                log.warning("classifier.redis_error", error=str(error))
+                await backoff.pause(stop, error)
+                continue
+            backoff.reset()
+            log.info("classifier.vocabulary_published", theaters=list(vocabulary.theaters))
+            await wait_any(self._reloaded, stop)
 
     async def handle(self, article: Article, delivery: Delivery) -> None:
         started = time.perf_counter()

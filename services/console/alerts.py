@@ -12,22 +12,23 @@ from aiohttp_sse import sse_response
 from services.archive.store import AlertArchive, Query, Story
 from services.console.live import LiveFeed
 from services.console.pages import fragment, render
-from shared.models import STANCES, THEATERS
+from shared.vocabulary import Vocabulary, published_vocabulary
 
 PAGE_SIZE = 25
 IDLE_CHECK_SECONDS = 15.0
 
 
-def query_of(request: web.Request) -> Query:
-    """The filters in a request's query string (empty values mean "any")."""
+def query_of(request: web.Request, vocabulary: Vocabulary) -> Query:
+    """The filters in a request's query string (empty values mean "any"; theaters and stances
+    outside the vocabulary are dropped)."""
     values = request.query
 
     def many(name: str) -> list[str]:
         return [v for v in values.getall(name, []) if v]
 
     return Query(
-        theaters=[t for t in many("theater") if t in THEATERS],
-        stances=[s for s in many("stance") if s in STANCES],
+        theaters=[t for t in many("theater") if t in vocabulary.theaters],
+        stances=[s for s in many("stance") if s in vocabulary.stances],
         claimant=values.get("claimant", "").strip()[:200],
         languages=many("language"),
         sources=many("source"),
@@ -58,7 +59,8 @@ class AlertViews:
         ]
 
     async def index(self, request: web.Request) -> web.Response:
-        query = query_of(request)
+        vocabulary = await published_vocabulary(self.archive.redis)
+        query = query_of(request, vocabulary)
         before = _number(request.query.get("before"))
         stories, older = await self.archive.stories(query, before=before, count=PAGE_SIZE)
         newest = score(stories[0]) if stories and before is None else None
@@ -75,8 +77,8 @@ class AlertViews:
             "filters": filters,
             "live_after": newest if newest is not None else await self.archive.latest_score(),
             "live": before is None,
-            "theaters": THEATERS,
-            "stances": STANCES,
+            "theaters": vocabulary.theaters,
+            "stances": vocabulary.stances,
             "languages": await self.archive.values("language"),
             "sources": await self.archive.values("source"),
         })  # fmt: skip
@@ -89,7 +91,7 @@ class AlertViews:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """New stories matching the page's filters, as HTML fragments (event ``alert``)."""
-        query = query_of(request)
+        query = query_of(request, await published_vocabulary(self.archive.redis))
         async with sse_response(request) as stream, self.live.listen() as queue:
             sent = _number(stream.last_event_id) or _number(request.query.get("after")) or 0
             # First what arrived between the page and this stream, then what comes.

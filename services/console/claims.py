@@ -9,7 +9,7 @@ from aiohttp import web
 
 from services.archive.store import AlertArchive
 from services.console.pages import render
-from shared.models import STANCES, THEATERS
+from shared.vocabulary import published_vocabulary
 
 PAGE_SIZE = 50
 
@@ -24,18 +24,20 @@ class ClaimViews:
 
     def __init__(self, archive: AlertArchive) -> None:
         self.archive = archive
+        self.redis = archive.redis
 
     def routes(self) -> list[tuple[str, str, Any]]:
         return [("GET", "/claims", self.theater), ("GET", "/claims/claimant", self.claimant)]
 
     async def theater(self, request: web.Request) -> web.Response:
-        counts = await self.archive.claim_counts()
-        busiest = max(THEATERS, key=lambda t: counts[t])
+        vocabulary = await published_vocabulary(self.redis)
+        counts = await self.archive.claim_counts(vocabulary.theaters)
+        busiest = max(vocabulary.theaters, key=lambda t: counts[t])
         theater = request.query.get("theater", busiest)
-        if theater not in THEATERS:
+        if theater not in vocabulary.theaters:
             raise web.HTTPNotFound(text=f"no theater {theater!r}")
         stance = request.query.get("stance") or None
-        if stance is not None and stance not in STANCES:
+        if stance is not None and stance not in vocabulary.stances:
             raise web.HTTPNotFound(text=f"no stance {stance!r}")
         page = _page(request)
         rows, total = await self.archive.claims(
@@ -49,8 +51,8 @@ class ClaimViews:
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
             "counts": counts,
-            "theaters": THEATERS,
-            "stances": STANCES,
+            "theaters": vocabulary.theaters,
+            "stances": vocabulary.stances,
             "claimants": await self.archive.claimants(),
         })  # fmt: skip
 
@@ -63,7 +65,9 @@ class ClaimViews:
         rows, total = await self.archive.claims(
             claimant=name, offset=(page - 1) * PAGE_SIZE, count=PAGE_SIZE
         )
-        by_stance = {stance: [r for r in rows if r.claim.stance == stance] for stance in STANCES}
+        known = (await published_vocabulary(self.redis)).stances
+        stances = dict.fromkeys([*known, *(row.claim.stance for row in rows)])  # known first
+        by_stance = {stance: [r for r in rows if r.claim.stance == stance] for stance in stances}
         return render(request, "claimant.html.j2", {
             "name": shown,
             "query_name": name,

@@ -22,11 +22,11 @@ from services.notifier.admin import Notifier, test_alert
 from services.notifier.channels.registry import CHANNELS
 from services.notifier.deliverylog import DeliveryLog
 from services.notifier.jobs import JOBS, JobQueue
-from services.notifier.subscriptions import Subscription, masked_url
+from services.notifier.subscriptions import Subscription, masked_url, new_subscription
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.status import subscription_health
 from shared.bus import StreamBus
-from shared.models import STANCES, THEATERS
+from shared.vocabulary import Vocabulary, published_vocabulary
 
 LOG_LINES = 50
 KEPT_SECRETS = 3  # the current one and up to two being rotated out
@@ -76,22 +76,23 @@ class SubscriptionViews:
             raise web.HTTPNotFound(text=f"no subscription {request.match_info['id']!r}")
         return subscription
 
-    def _check(self, data: dict[str, Any]) -> Subscription:
-        subscription = Subscription.model_validate(data)
+    def _check(self, subscription: Subscription) -> Subscription:
         check_subscription(subscription, allow_private=self.notifier.settings.allow_private_targets)
         return subscription
 
-    def _validated(
+    async def _validated(
         self, request: web.Request, data: dict[str, Any], stored: Subscription | None
     ) -> Subscription | web.Response:
-        """The subscription the form describes, or the form again with its errors."""
+        """The subscription the form describes (its filters checked against the published
+        vocabulary), or the form again with its errors."""
+        vocabulary = await published_vocabulary(self.redis)
         try:
-            return self._check(data)
+            return self._check(new_subscription(data, vocabulary))
         except ValidationError as error:
             errors = field_errors(error)
         except SubscriptionRefusedError as error:
             errors = {"url": str(error)}
-        return self._form(request, values=data, stored=stored, errors=errors)
+        return self._form(request, values=data, stored=stored, errors=errors, vocabulary=vocabulary)
 
     def _form(
         self,
@@ -99,6 +100,7 @@ class SubscriptionViews:
         *,
         values: dict[str, Any],
         stored: Subscription | None,
+        vocabulary: Vocabulary,
         errors: dict[str, str] | None = None,
     ) -> web.Response:
         if values.get("channel") == "chat" and values.get("url"):
@@ -113,8 +115,8 @@ class SubscriptionViews:
             "stored": stored,
             "errors": errors or {},
             "channels": list(CHANNELS),
-            "theaters": THEATERS,
-            "stances": STANCES,
+            "theaters": vocabulary.theaters,
+            "stances": vocabulary.stances,
         }, status=422 if errors else 200)  # fmt: skip
 
     async def list(self, request: web.Request) -> web.Response:
@@ -126,18 +128,23 @@ class SubscriptionViews:
         return render(request, "subscriptions.html.j2", {"rows": rows})
 
     async def new(self, request: web.Request) -> web.Response:
-        return self._form(request, values={"channel": "webhook", "enabled": True}, stored=None)
+        values = {"channel": "webhook", "enabled": True}
+        vocabulary = await published_vocabulary(self.redis)
+        return self._form(request, values=values, stored=None, vocabulary=vocabulary)
 
     async def create(self, request: web.Request) -> web.Response:
         form = await request.post()
         subscription_id = str(form.get("id", "")).strip()
         data = subscription_data(form, subscription_id, None)
-        subscription = self._validated(request, data, None)
+        subscription = await self._validated(request, data, None)
         if isinstance(subscription, web.Response):
             return subscription
         if await self.store.get(subscription.id) is not None:
             errors = {"id": f"a subscription {subscription.id!r} exists already"}
-            return self._form(request, values=data, stored=None, errors=errors)
+            vocabulary = await published_vocabulary(self.redis)
+            return self._form(
+                request, values=data, stored=None, vocabulary=vocabulary, errors=errors
+            )
         await self.store.put(subscription)
         raise see_other(f"/subscriptions/{subscription.id}", "created")
 
@@ -180,12 +187,13 @@ class SubscriptionViews:
 
     async def edit(self, request: web.Request) -> web.Response:
         stored = await self._existing(request)
-        return self._form(request, values=stored.public(), stored=stored)
+        vocabulary = await published_vocabulary(self.redis)
+        return self._form(request, values=stored.public(), stored=stored, vocabulary=vocabulary)
 
     async def update(self, request: web.Request) -> web.Response:
         stored = await self._existing(request)
         data = subscription_data(await request.post(), stored.id, stored)
-        subscription = self._validated(request, data, stored)
+        subscription = await self._validated(request, data, stored)
         if isinstance(subscription, web.Response):
             return subscription
         await self.store.put(subscription)
@@ -215,8 +223,8 @@ class SubscriptionViews:
         if stored.secret is not None:
             old = [stored.secret.get_secret_value(), *data["previous_secrets"]]
             data["previous_secrets"] = old[: KEPT_SECRETS - 1]
-        try:
-            subscription = self._check(data)
+        try:  # the filters are as stored: only the secrets change
+            subscription = self._check(Subscription.model_validate(data))
         except ValidationError as error:
             return render(request, "error.html.j2", {
                 "title": "The secret was not rotated",

@@ -17,12 +17,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
-from services.notifier.subscriptions import Subscription, keep_masked
+from services.notifier.subscriptions import Subscription, keep_masked, new_subscription
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.settings import Settings
 from shared.models import Alert, Article, Claim, Classification
 from shared.resilience import TRANSIENT_ERRORS
 from shared.settings import describe_validation_error
+from shared.vocabulary import published_vocabulary
 
 log = structlog.get_logger(component="admin")
 
@@ -138,9 +139,12 @@ class AdminApi:
             raise _error(400, "body must be a JSON object")
         return body
 
-    def _validate(self, data: dict[str, Any]) -> Subscription:
+    async def _validate(self, data: dict[str, Any]) -> Subscription:
+        """The subscription ``data`` describes, its filters checked against the published
+        vocabulary; a 422 naming each bad field otherwise."""
+        vocabulary = await published_vocabulary(self.store.redis)
         try:
-            subscription = Subscription.model_validate(data)
+            subscription = new_subscription(data, vocabulary)
             check_subscription(
                 subscription, allow_private=self.service.settings.allow_private_targets
             )
@@ -187,7 +191,7 @@ class AdminApi:
         return _json(await self._view(await self._existing(request)))
 
     async def create(self, request: web.Request) -> web.Response:
-        subscription = self._validate(await self._body(request))
+        subscription = await self._validate(await self._body(request))
         if await self._stored(subscription.id) is not None:
             raise _error(409, f"subscription {subscription.id!r} exists; use PUT to replace it")
         await self.store.put(subscription)
@@ -198,7 +202,7 @@ class AdminApi:
         body = await self._body(request)
         body["id"] = request.match_info["id"]
         # What GET showed (a masked chat URL or secret) can be sent back: it keeps the stored.
-        subscription = self._validate(keep_masked(body, await self._stored(body["id"])))
+        subscription = await self._validate(keep_masked(body, await self._stored(body["id"])))
         created = await self.store.put(subscription)
         log.info("admin.subscription_saved", subscription=subscription.id, created=created)
         return _json(await self._view(subscription), status=201 if created else 200)
@@ -208,7 +212,7 @@ class AdminApi:
         changes = await self._body(request)
         changes.pop("id", None)
         merged = keep_masked({**orjson.loads(current.stored()), **changes}, current)
-        subscription = self._validate(merged)
+        subscription = await self._validate(merged)
         await self.store.put(subscription)
         log.info("admin.subscription_updated", subscription=subscription.id, fields=sorted(changes))
         return _json(await self._view(subscription))

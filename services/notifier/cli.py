@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 import orjson
-import yaml
-from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from services.notifier.admin import test_alert
@@ -19,14 +17,16 @@ from services.notifier.intake import Intake
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import (
     Subscription,
-    expand_environment,
+    expanded,
     keep_masked,
     load_subscriptions,
 )
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.redis_cli import with_redis
 from services.settings import load_settings
-from shared.settings import ConfigError, describe_validation_error
+from shared.settings import ConfigError
+from shared.vocabulary import Vocabulary, published_vocabulary
+from shared.yamlfile import parse_yaml
 
 
 def _when(epoch: float | None) -> str:
@@ -83,33 +83,31 @@ def show(subscription_id: str) -> None:
     click.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2))
 
 
-def _parse(document: str, where: str, stored: dict[str, Subscription | None]) -> list[Subscription]:
-    try:
-        data = yaml.safe_load(document)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{where}: invalid YAML/JSON: {error}".replace("\n", " ")) from error
-    items = (
-        data.get("subscriptions") if isinstance(data, dict) and "subscriptions" in data else data
-    )
-    items = items if isinstance(items, list) else [items]
-    try:
-        items = expand_environment(items)
-    except KeyError as error:
-        raise ConfigError(f"{where}: ${{{error.args[0]}}} is used but not set") from error
+def _parse(
+    text: str, where: str, stored: dict[str, Subscription | None], vocabulary: Vocabulary
+) -> list[Subscription]:
+    """The subscriptions of a YAML or JSON document: a list, one, or ``subscriptions: [...]``."""
+    document = parse_yaml(text, where)
+    data = document.data
+    at: tuple[str | int, ...] = ()
+    if isinstance(data, dict) and "subscriptions" in data:
+        data, at = data["subscriptions"], ("subscriptions",)
+    items = data if isinstance(data, list) else [data]
+    places = [(*at, n) for n in range(len(items))] if isinstance(data, list) else [at]
     parsed = []
     settings = load_settings()
-    for item in items:
+    for item, place in zip(expanded(document, items), places, strict=True):
         # What `show` printed (a masked chat URL or secret) keeps what is stored.
         data = (
             keep_masked(item, stored.get(str(item.get("id")))) if isinstance(item, dict) else item
         )
+        subscription = document.validate(
+            Subscription, data, at=place, context=vocabulary.as_context()
+        )
         try:
-            subscription = Subscription.model_validate(data)
             check_subscription(subscription, allow_private=settings.allow_private_targets)
-        except ValidationError as error:
-            raise ConfigError(f"{where}: {describe_validation_error(error, prefix='')}") from error
         except SubscriptionRefusedError as error:
-            raise ConfigError(f"{where}: {error}") from error
+            raise ConfigError(f"{where}:{document.line(place)}: {error}") from error
         parsed.append(subscription)
     return parsed
 
@@ -128,7 +126,7 @@ def apply(source: Any) -> None:
         stored: dict[str, Subscription | None] = {}
         for subscription in await store.all():
             stored[subscription.id] = subscription
-        parsed = _parse(document, source.name, stored)
+        parsed = _parse(document, source.name, stored, await published_vocabulary(redis))
         return [(subscription, await store.put(subscription)) for subscription in parsed]
 
     for subscription, created in with_redis(run):

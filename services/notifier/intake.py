@@ -28,6 +28,7 @@ from services.notifier.subscriptions import Subscription
 from shared.bus import Delivery
 from shared.models import Alert
 from shared.resilience import TRANSIENT_ERRORS, Backoff
+from shared.vocabulary import KINDS, Vocabulary, published_vocabulary
 
 log = structlog.get_logger(component="notifier")
 
@@ -62,11 +63,13 @@ class Intake:
         while not stop.is_set():
             try:
                 await self.store.sync_file(list(subscriptions))
+                vocabulary = await published_vocabulary(self.store.redis)
             except TRANSIENT_ERRORS as error:
                 log.warning("notifier.redis_error", error=str(error), attempt=backoff.failures + 1)
                 await backoff.pause(stop, error)
             else:
                 log.info("notifier.subscriptions_loaded", count=len(subscriptions))
+                _warn_unknown_names(subscriptions, vocabulary)
                 return
 
     async def subscriptions(self) -> list[Subscription]:
@@ -141,3 +144,20 @@ class Intake:
         await self.queue.put(job, now)
         self.wake()
         return job.id
+
+
+def _warn_unknown_names(subscriptions: Sequence[Subscription], vocabulary: Vocabulary) -> None:
+    """The file was read before Redis was reached: its filters meet the published vocabulary
+    only now, and are only warned about (the classifier that declares a new theater may not
+    have published it yet; a name it lacks matches nothing)."""
+    for subscription in subscriptions:
+        for kind in KINDS:
+            try:
+                vocabulary.check(kind, getattr(subscription.filters, kind))
+            except ValueError as problem:
+                log.warning(
+                    "notifier.subscription_filter_unknown",
+                    subscription=subscription.id,
+                    field=f"filters.{kind}",
+                    problem=str(problem),
+                )

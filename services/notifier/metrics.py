@@ -40,6 +40,11 @@ NOTIFIER_DUE_JOBS = Gauge(
     "Delivery jobs due now and not yet sent, per channel (the backlog autoscaling reads).",
     ["channel"],
 )
+NOTIFIER_UNREADABLE_SUBSCRIPTIONS = Gauge(
+    "vigil_notifier_unreadable_subscriptions",
+    "Stored subscriptions this version cannot read, left out of every match "
+    "(logged as notifier.subscription_unreadable).",
+)
 
 
 def prime_deliveries(channels: Iterable[str], stream: str, reasons: Iterable[str]) -> None:

@@ -18,6 +18,7 @@ import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from services.notifier import metrics
 from services.notifier.deliverylog import log_key
 from services.notifier.jobs import PREFIX
 from services.notifier.state import DeliveryState, Window
@@ -118,7 +119,8 @@ class SubscriptionStore:
         return [s.id for s in changed]
 
     async def all(self) -> list[Subscription]:
-        """Every usable subscription; one this version cannot read is logged and left out."""
+        """Every usable subscription; one this version cannot read is logged, counted and left
+        out, never fatal: every other subscriber still gets the alert."""
         rows = await self.redis.hgetall(SUBSCRIPTIONS)
         subs = []
         for subscription_id, body in rows.items():
@@ -130,6 +132,7 @@ class SubscriptionStore:
                     subscription=subscription_id,
                     error=str(error),
                 )
+        metrics.NOTIFIER_UNREADABLE_SUBSCRIPTIONS.set(len(rows) - len(subs))
         return sorted(subs, key=lambda s: s.id)
 
     async def get(self, subscription_id: str) -> Subscription | None:

@@ -1,4 +1,10 @@
-"""Subscriptions: who receives which alerts, how, and the YAML file that declares them."""
+"""Subscriptions: who receives which alerts, how, and the YAML file that declares them.
+
+A filter's theaters and stances are plain strings. A new subscription is validated with the
+published vocabulary as context (:func:`new_subscription`) and may name only what it holds; a
+stored one, or one from the subscriptions file (read before Redis is reached), is read as
+written: a name no lexicon declares just matches nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,13 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     SerializationInfo,
-    ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -25,7 +30,9 @@ from pydantic import (
 
 from services.notifier.channels.registry import CHANNELS, MESSAGES_PER_MINUTE_FOR_PEOPLE
 from shared.models import Alert, Stance, Theater
-from shared.settings import ConfigError, describe_validation_error
+from shared.settings import ConfigError
+from shared.vocabulary import Vocabulary
+from shared.yamlfile import YamlDocument, read_yaml
 
 Mode = Literal["instant", "digest"]
 SUBSCRIPTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -47,6 +54,14 @@ class Filters(BaseModel):
     languages: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list, description="in title, text or evidence")
+
+    @field_validator("theaters", "stances")
+    @classmethod
+    def _in_vocabulary(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        vocabulary = Vocabulary.from_context(info)
+        if vocabulary is not None:
+            vocabulary.check("theaters" if info.field_name == "theaters" else "stances", value)
+        return value
 
     def matches(self, alert: Alert) -> bool:
         """Whether ``alert`` passes every filter."""
@@ -263,21 +278,24 @@ def expand_environment(value: Any) -> Any:
     return value
 
 
-def load_subscriptions(path: Path) -> list[Subscription]:
-    """Read and validate a subscriptions file; raise :class:`ConfigError` naming the problem."""
+def new_subscription(data: Any, vocabulary: Vocabulary) -> Subscription:
+    """A subscription being created or replaced: its filters may name only what the published
+    ``vocabulary`` holds (raises ``ValidationError``)."""
+    return Subscription.model_validate(data, context=vocabulary.as_context())
+
+
+def expanded(document: YamlDocument, data: Any) -> Any:
+    """``data`` of ``document`` with ``${NAME}`` expanded; raise naming a variable not set."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read subscriptions file: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {error}".replace("\n", " ")) from error
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'subscriptions' list")
-    try:
-        document = expand_environment(document)
+        return expand_environment(data)
     except KeyError as error:
-        raise ConfigError(f"{path}: ${{{error.args[0]}}} is used but not set") from error
-    try:
-        return SubscriptionsFile.model_validate(document).subscriptions
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe_validation_error(error, prefix='')}") from error
+        raise ConfigError(f"{document.name}: ${{{error.args[0]}}} is used but not set") from error
+
+
+def load_subscriptions(path: Path) -> list[Subscription]:
+    """Read and validate a subscriptions file; raise :class:`ConfigError` (a
+    :class:`~shared.yamlfile.YamlError` for a bad field) naming file, line and field."""
+    document = read_yaml(path)
+    if not isinstance(document.data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'subscriptions' list")
+    return document.validate(SubscriptionsFile, expanded(document, document.data)).subscriptions

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.settings import ConfigError
+from shared.yamlfile import read_yaml
 
 SourceType = Literal["auto", "rss", "atom", "jsonfeed", "sitemap", "gdelt", "websub"]
 
@@ -88,41 +87,23 @@ def _resolve_file_url(url: object, base: Path) -> object:
     return target.as_uri()
 
 
-def _describe(error: ValidationError, index: int) -> str:
-    item = error.errors()[0]
-    where = ".".join(str(p) for p in item["loc"])
-    msg = item["msg"].removeprefix("Value error, ")
-    return f"sources[{index}]{'.' + where if where else ''}: {msg}"
-
-
 def load_sources(path: Path) -> list[Source]:
-    """Read and validate the sources of a YAML file; raise :class:`ConfigError` in one line."""
-    name = path.name
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read sources file: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{name}:{line}: {problem}") from error
-    if not isinstance(document, dict) or not isinstance(document.get("sources"), list):
-        raise ConfigError(f"{name}: sources: expected a list under the top-level key 'sources'")
+    """Read and validate the sources of a YAML file; raise :class:`ConfigError` (a
+    :class:`~shared.yamlfile.YamlError`) in one line naming file, line and field."""
+    document = read_yaml(path)
+    if not isinstance(document.data, dict) or not isinstance(document.data.get("sources"), list):
+        raise document.error(["sources"], "expected a list under the top-level key 'sources'")
     sources: list[Source] = []
     seen: set[str] = set()
-    for index, raw in enumerate(document["sources"]):
+    for index, raw in enumerate(document.data["sources"]):
         if not isinstance(raw, dict):
-            raise ConfigError(f"{name}: sources[{index}]: expected a mapping")
+            raise document.error(["sources", index], "expected a mapping")
         data = dict(raw)
         if "url" in data:
             data["url"] = _resolve_file_url(data["url"], path.parent.resolve())
-        try:
-            source = Source.model_validate(data)
-        except ValidationError as error:
-            raise ConfigError(f"{name}: {_describe(error, index)}") from error
+        source = document.validate(Source, data, at=["sources", index])
         if source.id in seen:
-            raise ConfigError(f"{name}: sources[{index}].id: duplicate id {source.id!r}")
+            raise document.error(["sources", index, "id"], f"duplicate id {source.id!r}")
         seen.add(source.id)
         sources.append(source)
     return sources
