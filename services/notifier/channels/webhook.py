@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -16,6 +15,7 @@ from standardwebhooks import Webhook
 from services.notifier.channels.base import SendResult
 from services.notifier.payload import event_body
 from services.notifier.targets import TargetRefusedError, check_host, resolver_for
+from shared.retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
     from services.notifier.jobs import DeliveryJob
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from shared.models import Alert
 
 USER_AGENT = "Vigil-Webhooks/1.0"
-_MAX_RETRY_AFTER_SECONDS = 86_400.0
 
 
 def signature_header(subscription: Subscription, msg_id: str, at: datetime, body: str) -> str:
@@ -31,20 +30,6 @@ def signature_header(subscription: Subscription, msg_id: str, at: datetime, body
     return " ".join(
         Webhook(secret).sign(msg_id, at, body) for secret in subscription.signing_secrets()
     )
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), _MAX_RETRY_AFTER_SECONDS)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max((when - now).total_seconds(), 0.0), _MAX_RETRY_AFTER_SECONDS)
 
 
 def webhook_targets(url: str) -> list[tuple[str, int | None]]:
@@ -113,7 +98,7 @@ class WebhookChannel:
             ) as response:
                 await response.read()
                 status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         except TargetRefusedError as error:
             return SendResult("rejected", f"target refused: {error}")
         except TimeoutError:
