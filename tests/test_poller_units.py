@@ -11,9 +11,10 @@ import pytest
 from redis.asyncio import Redis
 from simhash import Simhash  # type: ignore[import-untyped]
 
+from services.poller.adapters import auto, sitemap
+from services.poller.adapters.base import ParseError
 from services.poller.articles import normalise_time
 from services.poller.canonical import article_id, canonical_url
-from services.poller.parse import ParseError, parse_document
 from services.poller.sources import DEFAULT_SOURCES_FILE, load_sources
 from services.poller.stories import Assigned, StoryIndex, fingerprint, group, simhash64
 from services.poller.text import html_to_text
@@ -66,7 +67,7 @@ def test_bundled_defaults_load_and_the_sample_feed_parses() -> None:
     assert len(sources) >= 12
     sample = next(s for s in sources if s.id == "sample")
     body = Path(sample.url.removeprefix("file://")).read_bytes()
-    feed = parse_document(body, url=sample.url)
+    feed = auto.parse(body, sample.url, {})
     assert len(feed.entries) == 12
     assert all(e.published and e.published.year == 2026 for e in feed.entries)
 
@@ -115,7 +116,7 @@ GDELT = b"""{"articles": [{"url": "https://g.test/x", "title": "Gdelt story",
 
 
 def test_json_feed() -> None:
-    feed = parse_document(JSON_FEED, url="https://j.test/feed.json")
+    feed = auto.parse(JSON_FEED, "https://j.test/feed.json", {})
     assert feed.kind == "jsonfeed"
     assert feed.hub == "https://hub.test/"
     first, second = feed.entries
@@ -126,7 +127,7 @@ def test_json_feed() -> None:
 
 
 def test_news_sitemap_keeps_only_news_entries() -> None:
-    feed = parse_document(SITEMAP, url="https://s.test/news.xml")
+    feed = auto.parse(SITEMAP, "https://s.test/news.xml", {})
     assert feed.kind == "sitemap"
     assert [(e.link, e.title, e.language) for e in feed.entries] == [
         ("https://s.test/a", "Sitemap story", "en")
@@ -134,7 +135,7 @@ def test_news_sitemap_keeps_only_news_entries() -> None:
 
 
 def test_gdelt_article_list() -> None:
-    feed = parse_document(GDELT, url="https://api.gdeltproject.org/api/v2/doc/doc?x")
+    feed = auto.parse(GDELT, "https://api.gdeltproject.org/api/v2/doc/doc?x", {})
     assert feed.kind == "gdelt"
     assert feed.entries[0].published == datetime(2026, 2, 3, 10, 15, tzinfo=UTC)
 
@@ -145,7 +146,7 @@ def test_sitemap_entity_expansion_is_refused() -> None:
         b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">&a;</urlset>'
     )
     with pytest.raises(ParseError, match="invalid sitemap XML"):
-        parse_document(bomb, url="https://s.test/x", kind="sitemap")
+        sitemap.parse(bomb, "https://s.test/x", {})
 
 
 def test_encoding_declared_only_in_http_header() -> None:
@@ -153,8 +154,8 @@ def test_encoding_declared_only_in_http_header() -> None:
         '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
         "<title>Caf\xe9 t\xfcrk</title><link>http://e.test/1</link></item></channel></rss>"
     )
-    feed = parse_document(body.encode("windows-1252"), url="http://e.test/f",
-                          headers={"content-type": "text/xml; charset=windows-1252"})  # fmt: skip
+    feed = auto.parse(body.encode("windows-1252"), "http://e.test/f",
+                      {"content-type": "text/xml; charset=windows-1252"})  # fmt: skip
     assert feed.entries[0].title == "Café türk"
 
 
@@ -163,7 +164,7 @@ def test_wrong_declared_encoding_is_recovered_with_a_warning() -> None:
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
         "<item><title>Caf\xe9</title><link>http://e.test/1</link></item></channel></rss>"
     )
-    feed = parse_document(body.encode("latin-1"), url="http://e.test/f")
+    feed = auto.parse(body.encode("latin-1"), "http://e.test/f", {})
     assert feed.entries[0].link == "http://e.test/1"
     assert feed.warning
 
@@ -171,7 +172,7 @@ def test_wrong_declared_encoding_is_recovered_with_a_warning() -> None:
 @pytest.mark.parametrize("body", [b"", b"   \n", b"{not json", b"[1, 2]", b"<html><p>hi</p>"])
 def test_not_a_feed(body: bytes) -> None:
     with pytest.raises(ParseError):
-        parse_document(body, url="http://e.test/f")
+        auto.parse(body, "http://e.test/f", {})
 
 
 def test_html_to_text_and_language() -> None:
@@ -234,7 +235,7 @@ def test_feed_entity_bombs_and_external_entities_are_contained() -> None:
         b'<rss version="2.0"><channel><title>t</title><item><title>&i;</title>'
         b"<link>http://e.test/1</link><description>&i;</description></item></channel></rss>"
     )
-    feed = parse_document(bomb, url="http://e.test/f")
+    feed = auto.parse(bomb, "http://e.test/f", {})
     assert feed.warning is not None
     assert all(len(e.title or "") + len(e.summary or "") < 1_000 for e in feed.entries)
     external = (
@@ -242,7 +243,7 @@ def test_feed_entity_bombs_and_external_entities_are_contained() -> None:
         b'<rss version="2.0"><channel><title>t</title><item><title>&x;</title>'
         b"<link>http://e.test/1</link></item></channel></rss>"
     )
-    [entry] = parse_document(external, url="http://e.test/f").entries
+    [entry] = auto.parse(external, "http://e.test/f", {}).entries
     assert "root:" not in (entry.title or "")
 
 

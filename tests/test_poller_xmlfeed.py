@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from services.poller.adapters import auto
+from services.poller.adapters.feed import read_with_feedparser
+from services.poller.adapters.xmlfeed import read_plain_feed
 from services.poller.entries import Feed
-from services.poller.parse import _parse_feedparser, parse_document
 from services.poller.text import html_to_text
-from services.poller.xmlfeed import read_plain_feed
 
 FEEDS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "feeds"
 URL = "http://feeds.test/dir/feed.xml"
@@ -60,7 +61,7 @@ def test_reads_what_feedparser_reads(body: bytes) -> None:
     fast = read_plain_feed(body, URL, {"content-type": "application/rss+xml"})
     assert fast is not None
     assert fast.entries
-    _same(fast, _parse_feedparser(body, URL, {"content-type": "application/rss+xml"}))
+    _same(fast, read_with_feedparser(body, URL, {"content-type": "application/rss+xml"}))
 
 
 def test_agrees_with_feedparser_on_the_teams_feed_corpus() -> None:
@@ -72,7 +73,7 @@ def test_agrees_with_feedparser_on_the_teams_feed_corpus() -> None:
             fast = read_plain_feed(body, url, headers)
             if fast is not None:
                 read += 1
-                _same(fast, _parse_feedparser(body, url, headers))
+                _same(fast, read_with_feedparser(body, url, headers))
     assert read >= 20  # it takes the plain ones, under both content types
 
 
@@ -106,9 +107,7 @@ def test_a_charset_header_other_than_utf8_is_declined() -> None:
     assert read_plain_feed(RSS, URL, {"Content-Type": "text/xml; charset=UTF-8"}) is not None
 
 
-def test_parse_document_falls_back_to_feedparser() -> None:
-    ill_formed = parse_document(DECLINED["ill-formed XML"], url=URL)
+def test_auto_parse_falls_back_to_feedparser() -> None:
+    ill_formed = auto.parse(DECLINED["ill-formed XML"], URL, {})
     assert ill_formed.warning  # feedparser recovered what it could, with a warning
-    assert [e.guid for e in parse_document(RSS, url=URL).entries][:1] == [
-        "http://feeds.test/dir/abc"
-    ]
+    assert [e.guid for e in auto.parse(RSS, URL, {}).entries][:1] == ["http://feeds.test/dir/abc"]

@@ -1,4 +1,5 @@
-"""What every parser of a source's document returns: its entries, format and WebSub links."""
+"""What every parser of a source's document returns (its entries, format and WebSub links), and
+the dates parsers meet, made timezone-aware."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import calendar
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True)
@@ -38,4 +40,26 @@ def struct_to_datetime(value: time.struct_time | None) -> datetime | None:
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):
+        return None
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """``value`` with a timezone (naive means UTC)."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """An ISO 8601 / RFC 3339 or RFC 822 date, made timezone-aware (naive means UTC)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+    try:
+        return aware(parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
         return None

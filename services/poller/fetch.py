@@ -1,4 +1,4 @@
-"""Fetching a source's document over HTTP(S) or from a file, within size and time limits.
+"""Fetching a document over HTTP(S), within size and time limits.
 
 One :class:`Fetcher` (and so one aiohttp ``ClientSession``) serves the whole process. Requests
 are conditional (ETag / Last-Modified), compressed, size-capped while streaming, limited in
@@ -13,17 +13,15 @@ and published), so big documents queue instead of piling up in memory.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from services.poller.settings import PollerSettings
+from shared.retry_after import retry_after_seconds
 
 _CHUNK = 64 * 1024
 ACCEPT = (
@@ -72,22 +70,8 @@ class Fetched:
         return self.headers.get("content-type", "")
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
-
-
 class Fetcher:
-    """Conditional GETs over one shared session, and reads of ``file://`` sources."""
+    """Conditional GETs over one shared session."""
 
     def __init__(self, settings: PollerSettings) -> None:
         self.settings = settings
@@ -142,9 +126,6 @@ class Fetcher:
         The per-host slot is released as soon as the body is read: parsing never holds it.
         """
         async with AsyncExitStack() as held:
-            if url.startswith("file:"):
-                yield await asyncio.to_thread(self._read_file, url, validators)
-                return
             host = urlsplit(url).hostname or ""
             gate = self._hosts.setdefault(
                 host, asyncio.Semaphore(self.settings.per_host_concurrency)
@@ -223,21 +204,3 @@ class Fetcher:
             # run between chunks of a big one.
             await asyncio.sleep(0)
         return b"".join(chunks)
-
-    def _read_file(self, url: str, validators: Validators) -> Fetched:
-        path = Path(unquote(urlsplit(url).path))
-        try:
-            stat = path.stat()
-            tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-            if validators.etag == tag:
-                return Fetched(304, url, validators=validators)
-            if stat.st_size > self.settings.max_body_bytes:
-                raise FetchError("too_large", f"file of {stat.st_size} bytes over the limit")
-            with path.open("rb") as handle:
-                body = handle.read(self.settings.max_body_bytes + 1)
-        except OSError as error:
-            raise FetchError("network_error", f"{error.strerror or error}: {path}") from error
-        if len(body) > self.settings.max_body_bytes:
-            raise FetchError("too_large", "file grew over the limit while read")
-        content_type = "application/json" if path.suffix == ".json" else "application/xml"
-        return Fetched(200, url, body, {"content-type": content_type}, Validators(tag, None))

@@ -1,8 +1,9 @@
 """The poller service: claims due sources from the shared schedule and polls them.
 
-Each poll is one conditional GET, a parse, and the publication of entries not seen before;
-failures are recorded in the source's health and retried with exponential backoff and jitter,
-and never stop the other sources.
+Each poll asks the source's adapter (:mod:`services.poller.adapters`) for its entries,
+publishes those not seen before and subscribes to the WebSub hub the adapter names; failures
+are recorded in the source's health and retried with exponential backoff and jitter, and
+never stop the other sources.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
@@ -20,10 +20,11 @@ from redis.asyncio import Redis
 from redis.backoff import EqualJitterBackoff
 
 from services.poller import metrics
+from services.poller.adapters.base import ParseError, Polled, Tools
+from services.poller.adapters.document import DocumentAdapter
+from services.poller.adapters.registry import make_adapters
 from services.poller.dedupe import SeenStore
-from services.poller.entries import Feed
-from services.poller.fetch import Fetcher, FetchError, Validators
-from services.poller.parse import ParseError, parse_document
+from services.poller.fetch import Fetched, Fetcher, FetchError, Validators
 from services.poller.pool import ParsePool
 from services.poller.publish import Publisher
 from services.poller.schedule import Schedule
@@ -36,12 +37,10 @@ from shared.aio import wait_any
 from shared.bus import StreamBus
 from shared.language import load_models
 from shared.metrics import STAGE_SECONDS
-from shared.models import utcnow
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 
 log = structlog.get_logger(component="poller")
 
-MAX_RETRY_AFTER_SECONDS = 86_400.0
 HEALTH_REFRESH_SECONDS = 30.0
 _IDLE_CHECK_SECONDS = 1.0
 _SPEED_UP = 0.75
@@ -74,6 +73,7 @@ class PollerService:
             pool=self.pool,
             fetcher=self.fetcher,
         )
+        self.adapters = make_adapters(Tools(self.fetcher, self.pool, self.config))
         self.websub = WebSub(self.config, redis, self.fetcher, self._push)
         self.backoff = EqualJitterBackoff(
             cap=self.config.max_interval_seconds, base=self.config.retry_base_seconds
@@ -204,41 +204,22 @@ class PollerService:
               interval=round(interval, 1), duration=round(duration, 4))  # fmt: skip
 
     async def _fetch(self, source: Source, state: SourceState) -> tuple[str, Validators, int]:
-        started = time.perf_counter()
-        async with self.fetcher.document(
-            source.url, validators=state.validators, headers=source.headers
-        ) as fetched:
-            STAGE_SECONDS.labels("fetch").observe(time.perf_counter() - started)
-            if fetched.status == 304:
-                return "not_modified", fetched.validators, 0
-            metrics.POLLER_FETCHED_BYTES.inc(len(fetched.body))
-            fetched_at = utcnow()
-            # The large-body slot is held through the parse only: entries are far smaller.
-            feed = await self._parse(source, fetched.body, fetched.url, fetched.headers)
-        result = await self._publish(source, feed, fetched.url, fetched_at)
-        if feed.hub and source.type in ("auto", "websub", "rss", "atom"):
-            await self.websub.ensure(source, hub=feed.hub, topic=feed.topic or fetched.url)
-        return "ok", fetched.validators, result
+        polled = await self.adapters[source.type].poll(source, state)
+        if not polled.modified:
+            return "not_modified", polled.validators, 0
+        new = await self._publish(source, polled)
+        if polled.hub is not None:
+            await self.websub.ensure(source, hub=polled.hub.url, topic=polled.hub.topic)
+        return "ok", polled.validators, new
 
-    async def _parse(
-        self, source: Source, body: bytes, url: str, headers: Mapping[str, str]
-    ) -> Feed:
-        feed = await self.pool.run(
-            "parse", parse_document, body, url=url, kind=source.type, headers=headers
-        )
-        if feed.warning:
-            metrics.POLLER_PARSE_WARNINGS.labels(feed.kind).inc()
-            log.info(
-                "poll.parse_warning", source=source.id, kind=feed.kind, warning=feed.warning[:200]
-            )
-        return feed
-
-    async def _publish(
-        self, source: Source, feed: Feed, base_url: str, fetched_at: datetime
-    ) -> int:
+    async def _publish(self, source: Source, polled: Polled) -> int:
+        if polled.warning:
+            metrics.POLLER_PARSE_WARNINGS.labels(polled.kind).inc()
+            log.info("poll.parse_warning", source=source.id, kind=polled.kind,
+                     warning=polled.warning[:200])  # fmt: skip
         started = time.perf_counter()
         result = await self.publisher.publish(
-            feed.entries, source=source.id, base_url=base_url, fetched_at=fetched_at,
+            polled.entries, source=source.id, base_url=polled.url, fetched_at=polled.fetched_at,
             full_text=source.full_text,
         )  # fmt: skip
         if result.new:
@@ -250,7 +231,7 @@ class PollerService:
         failures = await self.state.failure(source.id, outcome=outcome, error=str(error))
         delay = self.backoff.compute(failures)
         if isinstance(error, FetchError) and error.retry_after is not None:
-            delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+            delay = max(delay, error.retry_after)
         await self.schedule.reschedule(source.id, delay)
         metrics.POLLS.labels(outcome).inc()
         metrics.POLL_SECONDS.observe(time.perf_counter() - started)
@@ -269,8 +250,11 @@ class PollerService:
     async def _push(self, source_id: str, body: bytes, headers: dict[str, str]) -> int:
         """Content pushed by a WebSub hub: publish it like a polled document."""
         source = self.sources[source_id]
-        feed = await self._parse(source, body, source.url, headers)
-        return await self._publish(source, feed, source.url, utcnow())
+        adapter = self.adapters[source.type]
+        if not isinstance(adapter, DocumentAdapter):
+            raise ParseError(f"a {source.type} source takes no pushed content")
+        pushed = Fetched(200, source.url, body, headers)
+        return await self._publish(source, await adapter.read(pushed))
 
     async def _refresh_health(self) -> None:
         self._health_at = time.monotonic()

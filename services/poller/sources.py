@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.poller.adapters.registry import ADAPTERS
 from shared.yamlfile import read_yaml
 
-SourceType = Literal["auto", "rss", "atom", "jsonfeed", "sitemap", "gdelt", "websub"]
-
 DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent.parent / "defaults" / "sources.yaml"
-GDELT_DOC_API = "https://api.gdeltproject.org/api/v2/doc/doc"
-
-
-def gdelt_url(query: str, *, timespan: str = "1h", max_records: int = 75) -> str:
-    """The GDELT DOC 2.0 API URL listing the newest articles matching ``query`` as JSON."""
-    params = {
-        "query": query,
-        "mode": "artlist",
-        "format": "json",
-        "sort": "datedesc",
-        "timespan": timespan,
-        "maxrecords": str(max_records),
-    }
-    return f"{GDELT_DOC_API}?{urlencode(params, quote_via=quote)}"
 
 
 class Source(BaseModel):
@@ -39,24 +24,28 @@ class Source(BaseModel):
     interval: float | None = Field(
         default=None, gt=0, description="seconds; unset: adaptive between the poller's bounds"
     )
-    type: SourceType = "auto"
+    type: str = Field(default="auto", description="its adapter (adapters/registry.py)")
     enabled: bool = True
     name: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    query: str | None = Field(default=None, description="GDELT query; builds the URL")
-    timespan: str = Field(default="1h", pattern=r"^\d+(min|h|d|w)$")
     full_text: bool = Field(
         default=False, description="fetch each new article's page and extract its full text"
     )
 
     @model_validator(mode="before")
     @classmethod
-    def _gdelt_query(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("type") == "gdelt" and data.get("query"):
-            if data.get("url"):
-                raise ValueError("give either url or query for a gdelt source, not both")
-            return {**data, "url": gdelt_url(data["query"], timespan=data.get("timespan", "1h"))}
-        return data
+    def _adapter_fields(cls, data: Any) -> Any:
+        """The adapter's own fields (a GDELT ``query``) become the source's (its ``url``)."""
+        kind = data.get("type", "auto") if isinstance(data, dict) else None
+        spec = ADAPTERS.get(kind) if isinstance(kind, str) else None
+        return spec.prepare(data) if spec is not None else data
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in ADAPTERS:
+            raise ValueError(f"unknown type {value!r}: one of {', '.join(ADAPTERS)}")
+        return value
 
     @field_validator("url")
     @classmethod

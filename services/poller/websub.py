@@ -19,8 +19,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from services.poller import metrics
+from services.poller.adapters.base import ParseError
 from services.poller.fetch import Fetcher, FetchError
-from services.poller.parse import ParseError
 from services.poller.settings import PollerSettings
 from services.poller.sources import Source
 from services.poller.state import read_hash
