@@ -60,8 +60,11 @@ class ConsoleChannel:
     ) -> SendResult:
         header = f"[{subscription.id}] digest of {len(alerts)} alert(s)" if len(alerts) > 1 else ""
         blocks = ([header] if header else []) + [render_alert(alert) for alert in alerts]
-        self.stream.write("\n".join(blocks) + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write("\n".join(blocks) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError) as error:  # a closed stream, a broken pipe
+            return SendResult("retry", f"console unwritable: {error}"[:300])
         return SendResult("delivered")
 
     async def close(self) -> None:
