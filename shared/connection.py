@@ -14,19 +14,18 @@ from typing import Any, cast
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import SSLConnection
-from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import (
     MasterNotFoundError,
     Sentinel,
     SentinelConnectionPool,
     SentinelManagedConnection,
 )
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.redis_url import parse_redis_url
+from shared.retry import COMMAND
 from shared.settings import BusSettings, ConfigError
 
 _SENTINEL_TIMEOUT_SECONDS = 2.0
@@ -40,7 +39,7 @@ def connect(url: str, bus: BusSettings | None = None) -> Redis:
         "decode_responses": True,
         "socket_timeout": block_seconds + 10,
         "socket_connect_timeout": 5,
-        "retry": Retry(ExponentialWithJitterBackoff(cap=2.0, base=0.05), retries=3),
+        "retry": COMMAND.redis_retry(),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
     if target.topology == "standalone":

@@ -1,4 +1,4 @@
-"""Redis away for a moment: the errors that mean it, and the one backoff every loop uses.
+"""Redis away for a moment: the errors that mean it, and how every loop waits it out.
 
 Restarts, failovers and resharding surface as many different errors, and all of them mean
 "try again shortly", never "stop the service":
@@ -18,10 +18,10 @@ Restarts, failovers and resharding surface as many different errors, and all of 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -37,6 +37,7 @@ from shared import metrics
 from shared.aio import sleep_or_stop
 from shared.connection import current_master, drop_connections
 from shared.durability import NotReplicatedError
+from shared.retry import RECONNECT, RetryPolicy
 
 log = structlog.get_logger(component="redis")
 
@@ -63,31 +64,33 @@ def master_moved(error: BaseException) -> bool:
 
 
 class Backoff:
-    """Exponential backoff with jitter for one loop that meets Redis errors.
+    """The waits of one loop while Redis is away.
 
-    :meth:`failed` counts a failure, drops every pooled connection when the error says the
-    master moved, and returns how long to wait; :meth:`pause` also waits (waking early on
-    ``stop``); :meth:`reset` after a success.
+    :meth:`pause` counts a failure, drops every pooled connection when the error says the
+    master moved, logs ``event`` (with the error, the attempt and the delay) on ``logger``,
+    and waits as ``policy`` says, waking early on ``stop``; :meth:`reset` after a success.
     """
 
-    def __init__(self, redis: Redis, *, base: float = 0.1, cap: float = 10.0) -> None:
+    def __init__(
+        self, redis: Redis, logger: Any, event: str, *, policy: RetryPolicy = RECONNECT
+    ) -> None:
         self.redis = redis
         self.failures = 0
-        self._backoff = ExponentialWithJitterBackoff(cap=cap, base=base)
+        self._log = logger
+        self._event = event
+        self._policy = policy
 
     def reset(self) -> None:
         self.failures = 0
 
-    async def failed(self, error: BaseException) -> float:
-        """Count a failure; the seconds to wait before the next try."""
+    async def pause(self, stop: asyncio.Event, error: BaseException, **fields: object) -> float:
+        """Count a failure and wait before the next try; returns the delay waited."""
         self.failures += 1
         if master_moved(error):
             await drop_connections(self.redis)
-        return float(self._backoff.compute(self.failures))
-
-    async def pause(self, stop: asyncio.Event, error: BaseException) -> float:
-        """Count a failure and wait before the next try; returns the delay waited."""
-        delay = await self.failed(error)
+        delay = self._policy.delay(self.failures)
+        self._log.warning(self._event, error=str(error), attempt=self.failures,
+                          delay=round(delay, 3), **fields)  # fmt: skip
         await sleep_or_stop(stop, delay)
         return delay
 

@@ -25,12 +25,13 @@ from services.notifier.policy import (
     Retry,
     Subscriber,
     decide,
-    jitter,
+    draw,
     trips,
 )
 from services.notifier.settings import NotifierSettings
 from services.notifier.state import DeliveryState, Window
 from services.notifier.subscriptions import Subscription
+from shared.retry import RetryPolicy
 from tests.factories import make_alert
 
 NOW = 1_800_000_000.0  # a multiple of 600: the window's periods are whole minutes
@@ -214,6 +215,11 @@ def test_a_retry_comes_within_the_jitter_of_its_delay() -> None:
         assert isinstance(decision, Retry)
         spread = delay * CONFIG.retry_jitter
         assert NOW + delay - spread <= decision.at <= NOW + delay + spread
+
+
+def jitter(job: DeliveryJob, spread: float) -> float:
+    """The factor a one-second schedule gives ``job``'s retry."""
+    return RetryPolicy.schedule([1.0], spread).delay(1, draw(job))
 
 
 def test_jitter_is_the_same_for_a_job_and_differs_across_jobs() -> None:

@@ -21,6 +21,7 @@ from services.poller.sources import Source
 from services.poller.state import StateStore, daily_key
 from services.settings import Settings
 from shared.embedded_redis import free_port
+from shared.hashes import from_hash
 from tests.helpers import local_server, wait_for
 from tests.test_poller_support import poller_settings, published, rss, running, state
 
@@ -284,12 +285,12 @@ def test_interval_adapts_within_bounds(settings: Settings, redis: Redis, new: in
     service = PollerService(config, redis, [])
     adaptive = Source(id="a", url="http://x.test/")
     fixed = Source(id="f", url="http://x.test/", interval=42)
-    blank = SourceState.from_hash({})
+    blank = from_hash(SourceState, {})
     assert service._next_interval(fixed, blank, new) == 42
     interval = service._next_interval(adaptive, blank, new)
     assert interval < 300 if new else interval > 300
     for _ in range(50):
-        blank = SourceState.from_hash({"interval": str(interval)})
+        blank = from_hash(SourceState, {"interval": str(interval)})
         interval = service._next_interval(adaptive, blank, new)
     assert interval == (30 if new else 600)
 

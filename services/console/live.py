@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import structlog
 
 from services.archive.store import AlertArchive, Story
-from shared.aio import wait_any
+from shared.aio import Wakeup
 from shared.bus import TRANSIENT_ERRORS
 
 log = structlog.get_logger(component="console")
@@ -33,7 +33,7 @@ class LiveFeed:
         self.archive = archive
         self.poll_seconds = poll_seconds
         self._listeners: set[asyncio.Queue[Story | None]] = set()
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._ready = False
 
     def is_ready(self) -> bool:
@@ -66,8 +66,7 @@ class LiveFeed:
                         self._publish(story)
                 except TRANSIENT_ERRORS as error:
                     log.warning("console.live_failed", error=str(error))
-                self._wake.clear()
-                await wait_any(self._wake, stop, seconds=self.poll_seconds)
+                await self._wake.wait(stop, self.poll_seconds)
         finally:
             self._ready = False
             for queue in list(self._listeners):

@@ -21,7 +21,8 @@ from services.console.pages import fragment, render, see_other
 from services.notifier.admin import Notifier, test_alert
 from services.notifier.channels.registry import CHANNELS
 from services.notifier.deliverylog import DeliveryLog
-from services.notifier.jobs import JOBS, JobQueue
+from services.notifier.jobs import JOBS
+from services.notifier.queue import JobQueue
 from services.notifier.subscriptions import Subscription, masked_url, new_subscription
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.status import subscription_health

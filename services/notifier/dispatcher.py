@@ -21,7 +21,7 @@ from services.notifier import metrics
 from services.notifier.channels.base import Channel, SendResult
 from services.notifier.channels.registry import lease_seconds
 from services.notifier.deliverylog import DeliveryLog
-from services.notifier.jobs import Clock, DeliveryJob, JobQueue
+from services.notifier.jobs import Clock, DeliveryJob
 from services.notifier.policy import (
     RATE_LIMITED,
     WINDOW_PERIODS,
@@ -36,14 +36,16 @@ from services.notifier.policy import (
     Subscriber,
     decide,
 )
+from services.notifier.queue import JobQueue
 from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
 from services.notifier.subscriptions import Subscription
 from services.settings import Settings
-from shared.aio import sleep_or_stop, wait_any
+from shared.aio import Wakeup, sleep_or_stop
 from shared.bus import StreamBus
 from shared.metrics import STAGE_SECONDS
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.streams import DELIVERIES, NOTIFIER_GROUP, encode
+from shared.taskpool import Task, TaskPool
 
 log = structlog.get_logger(component="notifier")
 
@@ -72,9 +74,9 @@ class Dispatcher:
         self.bus = bus
         self.channels = channels
         self.clock = clock
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.in_flight: TaskPool[str] = TaskPool(self.config.concurrency, self._done)
         self.delivery_log = DeliveryLog(queue.redis, self.config.delivery_log_length)
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
 
     def wake(self) -> None:
         """Look for due jobs now (a job was scheduled, a slot freed, a test moved the clock)."""
@@ -92,44 +94,33 @@ class Dispatcher:
                 await gauges
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
-        backoff = Backoff(self.queue.redis)
+        backoff = Backoff(self.queue.redis, log, "notifier.redis_error")
         while not stop.is_set():
-            self._wake.clear()
-            free = self.config.concurrency - len(self.in_flight)
+            free = self.in_flight.free
             if free <= 0:
                 # Every slot is busy: a finishing send frees one and wakes this loop. Waiting
                 # here (never spinning) lets the sends and the signal handlers run.
-                await wait_any(self._wake, stop)
+                await self._wake.wait(stop)
                 continue
             try:
                 jobs = await self.queue.claim_due(self.clock(), free)
                 backoff.reset()
             except TRANSIENT_ERRORS as error:
-                log.warning("notifier.redis_error", error=str(error), attempt=backoff.failures + 1)
                 await backoff.pause(stop, error)
                 continue
             for job in jobs:
-                task = asyncio.create_task(self._deliver_safely(job))
-                self.in_flight.add(task)
-                task.add_done_callback(self._done)
+                self.in_flight.spawn(job.id, self._deliver_safely(job))
             if len(jobs) < free:
-                await wait_any(self._wake, stop, seconds=self.config.poll_interval_seconds)
+                await self._wake.wait(stop, self.config.poll_interval_seconds)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.in_flight.discard(task)
+    def _done(self, _task: Task, _job_id: str) -> None:
         self.wake()  # a slot is free
 
     async def _drain(self) -> None:
         """Give in-flight sends the grace period; unfinished jobs stay leased and come back."""
-        if not self.in_flight:
-            return
-        _, pending = await asyncio.wait(
-            self.in_flight, timeout=self.settings.bus.shutdown_grace_seconds
-        )
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("notifier.drain_timeout", unfinished=len(pending))
+        unfinished = await self.in_flight.drain(self.settings.bus.shutdown_grace_seconds)
+        if unfinished:
+            log.warning("notifier.drain_timeout", unfinished=len(unfinished))
 
     async def update_gauges(self) -> None:
         """``vigil_notifier_due_jobs{channel}``: jobs due now, the backlog to scale on."""

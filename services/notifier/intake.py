@@ -14,15 +14,8 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from services.notifier import metrics
-from services.notifier.jobs import (
-    Attempt,
-    Clock,
-    DeliveryJob,
-    JobQueue,
-    digest_job,
-    job_id,
-    story_key,
-)
+from services.notifier.jobs import Attempt, Clock, DeliveryJob, digest_job, job_id, story_key
+from services.notifier.queue import JobQueue
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
 from shared.bus import Delivery
@@ -59,13 +52,12 @@ class Intake:
         self, subscriptions: Sequence[Subscription], stop: asyncio.Event
     ) -> None:
         """Store the subscriptions file's entries, retrying while Redis is away."""
-        backoff = Backoff(self.store.redis)
+        backoff = Backoff(self.store.redis, log, "notifier.redis_error")
         while not stop.is_set():
             try:
                 await self.store.sync_file(list(subscriptions))
                 vocabulary = await published_vocabulary(self.store.redis)
             except TRANSIENT_ERRORS as error:
-                log.warning("notifier.redis_error", error=str(error), attempt=backoff.failures + 1)
                 await backoff.pause(stop, error)
             else:
                 log.info("notifier.subscriptions_loaded", count=len(subscriptions))

@@ -37,6 +37,7 @@ from services.notifier.jobs import Attempt, DeliveryJob
 from services.notifier.settings import NotifierSettings
 from services.notifier.state import DeliveryState, Window
 from services.notifier.subscriptions import Subscription
+from shared.retry import RetryPolicy
 
 WINDOW_PERIODS: Final = 10
 """The breaker's window is cut into this many periods (a minute each by default)."""
@@ -226,11 +227,11 @@ def _failed(
         open_until = now + config.circuit_open_seconds
     elif state.circuit(now) == "closed" and trips(subscriber.window or {}, config, now):
         open_until = now + config.circuit_open_seconds
-    schedule = config.retry_schedule_seconds
-    if tried.attempts > len(schedule):
+    retry = RetryPolicy.schedule(config.retry_schedule_seconds, config.retry_jitter)
+    if retry.gives_up(tried.attempts):
         reason = f"max_attempts: failed {tried.attempts} times; last: {result.detail}"
         return DeadLetter(tried, reason, open_circuit_until=open_until)
-    delay = schedule[tried.attempts - 1] * jitter(tried, config.retry_jitter)
+    delay = retry.delay(tried.attempts, draw(tried))
     at = now + max(delay, result.retry_after or 0.0)
     return Retry(tried, at, result.detail, open_circuit_until=open_until)
 
@@ -269,9 +270,9 @@ def trips(window: Window, config: NotifierSettings, now: float) -> bool:
     )
 
 
-def jitter(job: DeliveryJob, spread: float) -> float:
-    """A factor in [1 - spread, 1 + spread], the same for the same job and attempt, different
-    across jobs: retries of a burst do not all fall due in the same second."""
+def draw(job: DeliveryJob) -> float:
+    """Where in [0, 1) the retry of ``job`` falls within the jitter: the same for the same job
+    and attempt, different across jobs, so that retries of a burst do not all fall due in the
+    same second and the policy stays a function of its inputs."""
     digest = hashlib.blake2b(f"{job.id}:{job.attempts}".encode(), digest_size=8).digest()
-    unit = int.from_bytes(digest, "big") / 2**64
-    return 1 - spread + 2 * spread * unit
+    return int.from_bytes(digest, "big") / 2**64

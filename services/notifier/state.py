@@ -1,7 +1,7 @@
 """What the notifier knows about one subscriber's endpoint: counters, circuit, pause, window.
 
-Plain data, read from Redis by :mod:`services.notifier.store` and judged by
-:mod:`services.notifier.policy`.
+Plain data, read from Redis by :mod:`services.notifier.store` (with
+:func:`shared.hashes.from_hash`) and judged by :mod:`services.notifier.policy`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ from dataclasses import dataclass
 
 Window = Mapping[int, tuple[int, int]]
 """Attempts of the recent past: period number -> (successes, failures)."""
-
-
-def _number(raw: Mapping[str, str], name: str) -> float:
-    return float(raw.get(name) or 0.0)
 
 
 @dataclass(frozen=True)
@@ -40,24 +36,6 @@ class DeliveryState:
     probe_until: float = 0.0
     paused_until: float = 0.0
     disabled_reason: str = ""
-
-    @classmethod
-    def from_hash(cls, raw: Mapping[str, str]) -> DeliveryState:
-        return cls(
-            delivered=int(raw.get("delivered", 0)),
-            failed=int(raw.get("failed", 0)),
-            dead_lettered=int(raw.get("dead_lettered", 0)),
-            consecutive_failures=int(raw.get("consecutive_failures", 0)),
-            last_success_at=_number(raw, "last_success_at") or None,
-            last_error_at=_number(raw, "last_error_at") or None,
-            last_error=raw.get("last_error", ""),
-            circuit_open_until=_number(raw, "circuit_open_until"),
-            circuit_opened_at=_number(raw, "circuit_opened_at"),
-            probe_job=raw.get("probe_job", ""),
-            probe_until=_number(raw, "probe_until"),
-            paused_until=_number(raw, "paused_until"),
-            disabled_reason=raw.get("disabled_reason", ""),
-        )
 
     def circuit(self, now: float) -> str:
         """``closed``, ``open`` or ``half-open`` at ``now``."""

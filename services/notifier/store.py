@@ -23,6 +23,7 @@ from services.notifier.deliverylog import log_key
 from services.notifier.jobs import PREFIX
 from services.notifier.state import DeliveryState, Window
 from services.notifier.subscriptions import Subscription
+from shared.hashes import from_hash
 from shared.settings import ConfigError, describe_validation_error
 
 SUBSCRIPTIONS = PREFIX + "subscriptions"
@@ -182,7 +183,7 @@ class SubscriptionStore:
 
     async def state(self, subscription_id: str) -> DeliveryState:
         raw = cast(dict[str, str], await self.redis.hgetall(_state_key(subscription_id)))
-        return DeliveryState.from_hash(raw)
+        return from_hash(DeliveryState, raw)
 
     async def claim_probe(
         self, subscription_id: str, job_id: str, now: float, lease: float
@@ -190,7 +191,7 @@ class SubscriptionStore:
         """Make ``job_id`` the one probe of a half-open circuit, unless another is in flight;
         returns the state after the attempt."""
         raw = await self._claim_probe(keys=[_state_key(subscription_id)], args=[job_id, now, lease])
-        return DeliveryState.from_hash(_pairs(raw))
+        return from_hash(DeliveryState, _pairs(raw))
 
     async def record_attempt(
         self, subscription_id: str, *, failed: bool, period: int, periods: int, ttl: float

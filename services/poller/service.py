@@ -17,7 +17,6 @@ from datetime import timedelta
 import structlog
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.backoff import EqualJitterBackoff
 
 from services.poller import metrics
 from services.poller.adapters.base import ParseError, Polled, Tools
@@ -33,11 +32,13 @@ from services.poller.state import SourceState, StateStore
 from services.poller.stories import StoryIndex
 from services.poller.websub import WebSub
 from services.settings import Settings
-from shared.aio import wait_any
+from shared.aio import Wakeup
 from shared.bus import StreamBus
 from shared.language import load_models
 from shared.metrics import STAGE_SECONDS
 from shared.resilience import TRANSIENT_ERRORS, Backoff
+from shared.retry import EQUAL_JITTER, RetryPolicy
+from shared.taskpool import Task, TaskPool
 
 log = structlog.get_logger(component="poller")
 
@@ -75,12 +76,14 @@ class PollerService:
         )
         self.adapters = make_adapters(Tools(self.fetcher, self.pool, self.config))
         self.websub = WebSub(self.config, redis, self.fetcher, self._push)
-        self.backoff = EqualJitterBackoff(
-            cap=self.config.max_interval_seconds, base=self.config.retry_base_seconds
+        self.retry = RetryPolicy(
+            base=self.config.retry_base_seconds,
+            cap=self.config.max_interval_seconds,
+            jitter=EQUAL_JITTER,
         )
         self.lease_seconds = self.config.total_timeout_seconds * 2 + 30
-        self._tasks: dict[asyncio.Task[None], str] = {}
-        self._wake = asyncio.Event()
+        self._polls: TaskPool[str] = TaskPool(self.config.global_concurrency, self._done)
+        self._wake = Wakeup()
         self._ready = False
         self._health_at = 0.0
 
@@ -93,7 +96,7 @@ class PollerService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; then let in-flight polls finish within the grace period."""
-        backoff = Backoff(self.redis)
+        backoff = Backoff(self.redis, log, "poller.redis_error")
         # Before any poll: parse threads then share one language model instead of each
         # loading its own, and the first polls do not wait for it.
         await asyncio.to_thread(load_models)
@@ -108,8 +111,6 @@ class PollerService:
                     backoff.reset()
                 except TRANSIENT_ERRORS as error:
                     self._ready = False
-                    attempt = backoff.failures + 1
-                    log.warning("poller.redis_error", error=str(error), attempt=attempt)
                     await backoff.pause(stop, error)
         finally:
             self._ready = False
@@ -118,9 +119,8 @@ class PollerService:
             self.pool.close()
 
     async def _tick(self, stop: asyncio.Event) -> None:
-        free = self.config.global_concurrency - len(self._tasks)
-        if free > 0:
-            claimed = await self.schedule.claim(free, self.lease_seconds)
+        if self._polls.free > 0:
+            claimed = await self.schedule.claim(self._polls.free, self.lease_seconds)
             now = time.time()
             for source_id, due_at in claimed:
                 metrics.POLLER_SCHEDULE_LAG_SECONDS.observe(max(0.0, now - due_at))
@@ -129,41 +129,26 @@ class PollerService:
                     await self.schedule.forget(source_id)
                     log.info("poller.source_forgotten", source=source_id)
                     continue
-                task = asyncio.create_task(self.poll(source), name=f"poll:{source_id}")
-                self._tasks[task] = source_id
-                task.add_done_callback(self._done)
-            metrics.POLLER_IN_FLIGHT.set(len(self._tasks))
+                self._polls.spawn(source_id, self.poll(source), name=f"poll:{source_id}")
+            metrics.POLLER_IN_FLIGHT.set(len(self._polls))
             if claimed:
                 return
         if time.monotonic() - self._health_at > HEALTH_REFRESH_SECONDS:
             await self._refresh_health()
         due = await self.schedule.next_due()
         wait = _IDLE_CHECK_SECONDS if due is None else due - time.time()
-        await self._pause(stop, min(max(wait, 0.005), _IDLE_CHECK_SECONDS))
+        # Until then, or a poll finishes (a slot is free), or stop.
+        await self._wake.wait(stop, min(max(wait, 0.005), _IDLE_CHECK_SECONDS))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        metrics.POLLER_IN_FLIGHT.set(len(self._tasks))
+    def _done(self, task: Task, source_id: str) -> None:
+        metrics.POLLER_IN_FLIGHT.set(len(self._polls))
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("poll.crashed", source=task.get_name(), error=repr(task.exception()))
-
-    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        """Sleep until ``seconds`` pass, ``stop`` is set or a poll finishes."""
-        self._wake.clear()
-        await wait_any(stop, self._wake, seconds=seconds)
+            log.error("poll.crashed", source=source_id, error=repr(task.exception()))
 
     async def _drain(self) -> None:
         """Give in-flight polls the grace period, then abandon them and release their lease."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(
-            list(self._tasks), timeout=self.settings.bus.shutdown_grace_seconds
-        )
-        abandoned = [self._tasks[t] for t in pending if t in self._tasks]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        abandoned = await self._polls.drain(self.settings.bus.shutdown_grace_seconds)
         with contextlib.suppress(*TRANSIENT_ERRORS):
             for source_id in abandoned:
                 await self.schedule.reschedule(source_id, 0)
@@ -229,7 +214,7 @@ class PollerService:
     async def _failed(self, source: Source, error: FetchError | ParseError, started: float) -> None:
         outcome = error.outcome if isinstance(error, FetchError) else "parse_error"
         failures = await self.state.failure(source.id, outcome=outcome, error=str(error))
-        delay = self.backoff.compute(failures)
+        delay = self.retry.delay(failures)
         if isinstance(error, FetchError) and error.retry_after is not None:
             delay = max(delay, error.retry_after)
         await self.schedule.reschedule(source.id, delay)

@@ -15,15 +15,10 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from services.poller.fetch import Validators
+from shared.hashes import from_hash, read_hash
 
 _ERROR_TEXT_LIMIT = 300
 DAYS_KEPT = 7
-
-
-async def read_hash(redis: Redis, key: str) -> dict[str, str]:
-    """A hash as text (the client decodes responses)."""
-    raw = await redis.hgetall(key)
-    return {str(k): str(v) for k, v in raw.items()}
 
 
 def state_key(source_id: str) -> str:
@@ -42,34 +37,23 @@ def _day(at: datetime) -> str:
 
 @dataclass(frozen=True)
 class SourceState:
-    """What Redis holds about one source."""
+    """What Redis holds about one source (read with :func:`shared.hashes.from_hash`)."""
 
-    validators: Validators
-    interval: float | None
-    consecutive_failures: int
-    items_seen: int
-    last_success: float | None
-    last_error: str | None
-    last_error_at: float | None
-    last_outcome: str | None
-    last_poll: float | None
+    etag: str | None = None
+    last_modified: str | None = None
+    interval: float | None = None
+    consecutive_failures: int = 0
+    items_seen: int = 0
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_outcome: str | None = None
+    last_poll: float | None = None
 
-    @classmethod
-    def from_hash(cls, raw: dict[str, str]) -> SourceState:
-        def number(name: str) -> float | None:
-            return float(raw[name]) if raw.get(name) else None
-
-        return cls(
-            validators=Validators(raw.get("etag") or None, raw.get("last_modified") or None),
-            interval=number("interval"),
-            consecutive_failures=int(raw.get("consecutive_failures") or 0),
-            items_seen=int(raw.get("items_seen") or 0),
-            last_success=number("last_success"),
-            last_error=raw.get("last_error") or None,
-            last_error_at=number("last_error_at"),
-            last_outcome=raw.get("last_outcome") or None,
-            last_poll=number("last_poll"),
-        )
+    @property
+    def validators(self) -> Validators:
+        """What to send for a conditional GET."""
+        return Validators(self.etag, self.last_modified)
 
 
 class StateStore:
@@ -79,14 +63,14 @@ class StateStore:
         self.redis = redis
 
     async def get(self, source_id: str) -> SourceState:
-        return SourceState.from_hash(await read_hash(self.redis, state_key(source_id)))
+        return from_hash(SourceState, await read_hash(self.redis, state_key(source_id)))
 
     async def many(self, source_ids: list[str]) -> list[SourceState]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for source_id in source_ids:
                 pipe.hgetall(state_key(source_id))
             rows: list[dict[str, str]] = await pipe.execute()
-        return [SourceState.from_hash(row) for row in rows]
+        return [from_hash(SourceState, row) for row in rows]
 
     async def success(
         self,

@@ -23,7 +23,7 @@ from services.poller.adapters.base import ParseError
 from services.poller.fetch import Fetcher, FetchError
 from services.poller.settings import PollerSettings
 from services.poller.sources import Source
-from services.poller.state import read_hash
+from shared.hashes import read_hash
 
 log = structlog.get_logger(component="poller")
 

@@ -20,7 +20,7 @@ from services.notifier.channels.chat import ChatChannel, chat_targets, validate_
 from services.notifier.channels.console import ConsoleChannel
 from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.webhook import WebhookChannel, webhook_targets
-from services.notifier.jobs import JobQueue
+from services.notifier.queue import JobQueue
 from services.settings import Settings
 from shared.durability import Durable
 

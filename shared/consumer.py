@@ -1,0 +1,296 @@
+"""One consumer of a group: reads, hands each entry to a handler, acks, reclaims, dead-letters.
+
+Made by :meth:`shared.bus.StreamBus.consumer`. It creates the group, reads its own pending
+entries first, runs up to ``concurrency`` handlers at once, acknowledges after the handler's
+effect, reclaims idle entries of dead consumers with ``XAUTOCLAIM``, counts deliveries,
+dead-letters what can never succeed, recovers from ``NOGROUP`` and drains on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic
+
+import structlog
+from redis.exceptions import ResponseError
+
+from shared import metrics
+from shared.acks import Acks, errors_key
+from shared.resilience import TRANSIENT_ERRORS, Backoff
+from shared.streams import DecodeError, M, decode
+from shared.taskpool import TaskPool
+
+if TYPE_CHECKING:
+    from shared.bus import StreamBus
+
+log = structlog.get_logger(component="bus")
+
+_ERROR_TEXT_LIMIT = 500
+Fields = Mapping[str, str] | None
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an entry that can never succeed: it is dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from and how many times it has been delivered."""
+
+    stream: str
+    group: str
+    entry_id: str
+    deliveries: int
+
+
+Handler = Callable[[M, Delivery], Awaitable[None]]
+
+
+class Consumer(Generic[M]):
+    """One consumer of a group (see the module's docstring)."""
+
+    def __init__(
+        self,
+        bus: StreamBus,
+        *,
+        stream: str,
+        group: str,
+        name: str,
+        model: type[M],
+        handler: Handler[M],
+        observer: bool = False,
+    ) -> None:
+        self.bus = bus
+        self.observer = observer
+        self.redis = bus.redis
+        self.settings = bus.settings
+        self.stream = stream
+        self.group = group
+        self.name = name
+        self.model = model
+        self.handler = handler
+        self.ready = False
+        self._pool: TaskPool[str] = TaskPool(self.settings.concurrency)
+        self._acks = Acks(self.redis, stream, group)
+        self._next_reclaim = 0.0
+        self._next_sweep = time.monotonic() + self.settings.consumer_sweep_seconds
+        self._log = log.bind(stream=stream, group=group, consumer=name)
+        metrics.prime_consumer(stream, group)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, then give in-flight messages the grace period."""
+        backoff = Backoff(self.redis, self._log, "bus.backoff")
+        try:
+            while not stop.is_set():
+                try:
+                    await self.bus.ensure_group(self.stream, self.group)
+                    await self._read_own_pending(stop)
+                    self.ready = True
+                    backoff.reset()
+                    await self._consume(stop)
+                except TRANSIENT_ERRORS as error:  # READONLY and cluster errors included
+                    kind, failure = "connection", error
+                    self._log.warning("bus.redis_unavailable", error=str(error))
+                except ResponseError as error:
+                    # The stream or group vanished (FLUSHALL, DEL): recreate it after a pause.
+                    if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
+                        raise
+                    kind, failure = "nogroup", error
+                else:
+                    continue
+                self.ready = False
+                metrics.BUS_ERRORS.labels(self.stream, kind).inc()
+                await backoff.pause(stop, failure, kind=kind)
+        finally:
+            self.ready = False
+            await self._drain()
+
+    async def _read_own_pending(self, stop: asyncio.Event) -> None:
+        """After a restart, finish the entries this consumer had taken but not acknowledged."""
+        last_id = "0"
+        while not stop.is_set():
+            await self._pool.wait_for_slot()
+            response = await self.redis.xreadgroup(
+                self.group, self.name, {self.stream: last_id}, count=self._pool.free
+            )
+            entries = _entries(response)
+            if not entries:
+                return
+            last_id = entries[-1][0]
+            busy = self._pool.keys()
+            fresh = [(i, f) for i, f in entries if i not in busy]
+            if not fresh:
+                return
+            counts = await self._delivery_counts([i for i, _ in fresh])
+            self._log.info("bus.resuming_pending", count=len(fresh))
+            for entry_id, fields in fresh:
+                self._dispatch(entry_id, fields, counts.get(entry_id, 1))
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._reclaim_idle()
+            await self._sweep_consumers()
+            await self._pool.wait_for_slot()
+            response = await self.redis.xreadgroup(
+                self.group,
+                self.name,
+                {self.stream: ">"},
+                count=min(self.settings.batch_size, self._pool.free),
+                block=self.settings.block_ms,
+            )
+            for entry_id, fields in _entries(response):
+                self._dispatch(entry_id, fields, 1)
+
+    async def _reclaim_idle(self) -> None:
+        """Take over entries idle past ``claim_idle_ms``: their consumer died or failed."""
+        now = time.monotonic()
+        if now < self._next_reclaim:
+            return
+        self._next_reclaim = now + self.settings.claim_interval_seconds
+        cursor = "0-0"
+        while self._pool.free > 0:
+            response = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.name,
+                min_idle_time=self.settings.claim_idle_ms,
+                start_id=cursor,
+                count=self._pool.free,
+            )
+            cursor = str(response[0])
+            busy = self._pool.keys()
+            claimed = [(i, f) for i, f in response[1] if i not in busy]
+            if claimed:
+                metrics.BUS_RECLAIMED.labels(self.stream, self.group).inc(len(claimed))
+                counts = await self._delivery_counts([i for i, _ in claimed])
+                self._log.info("bus.reclaimed", count=len(claimed))
+                for entry_id, fields in claimed:
+                    self._dispatch(entry_id, fields, counts.get(entry_id, 2))
+            if cursor in ("0-0", "0"):
+                return
+
+    async def _sweep_consumers(self) -> None:
+        """Now and then, remove consumers of gone replicas (see ``remove_idle_consumers``)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.settings.consumer_sweep_seconds
+        await self.bus.remove_idle_consumers(
+            self.stream,
+            self.group,
+            idle_seconds=self.settings.consumer_idle_seconds,
+            keep=self.name,
+        )
+
+    async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self.redis.xpending_range(
+            self.stream,
+            self.group,
+            min=min(entry_ids, key=_id_key),
+            max=max(entry_ids, key=_id_key),
+            count=len(entry_ids) + len(self._pool) + 1,
+            consumername=self.name,
+        )
+        return {str(row["message_id"]): int(row["times_delivered"]) for row in rows}
+
+    def _dispatch(self, entry_id: str, fields: Fields, deliveries: int) -> None:
+        self._pool.spawn(entry_id, self._process(entry_id, fields, deliveries))
+
+    async def _process(self, entry_id: str, fields: Fields, deliveries: int) -> None:
+        """Handle one entry; every path ends acked, dead-lettered, or pending for a retry."""
+        structlog.contextvars.bind_contextvars(
+            stream=self.stream, entry_id=entry_id, deliveries=deliveries
+        )
+        started = time.perf_counter()
+        try:
+            await self._process_entry(entry_id, fields, deliveries)
+        except TRANSIENT_ERRORS as error:
+            # The entry stays pending and is reclaimed once Redis is back.
+            self._log.warning("bus.ack_failed", entry_id=entry_id, error=str(error))
+        finally:
+            metrics.BUS_HANDLE_SECONDS.labels(self.stream, self.group).observe(
+                time.perf_counter() - started
+            )
+
+    async def _process_entry(self, entry_id: str, fields: Fields, deliveries: int) -> None:
+        if not fields:
+            # Trimmed from the stream while pending: nothing is left to process.
+            await self.redis.xack(self.stream, self.group, entry_id)
+            metrics.BUS_MESSAGES.labels(self.stream, self.group, "trimmed").inc()
+            self._log.warning("bus.entry_trimmed", entry_id=entry_id)
+            return
+        if deliveries > self.settings.max_deliveries:
+            last_error = await self.redis.hget(errors_key(self.stream, self.group), entry_id)
+            await self._dead_letter(
+                entry_id,
+                fields,
+                f"max_deliveries: failed {deliveries - 1} times; last error: {last_error!s}",
+                deliveries,
+            )
+            return
+        try:
+            message = decode(self.model, fields)
+        except DecodeError as error:
+            await self._dead_letter(entry_id, fields, f"decode: {error}", deliveries)
+            return
+        if await self._handle(message, entry_id, fields, deliveries):
+            await self._acks.ack(entry_id, forget_error=deliveries > 1)
+            metrics.BUS_MESSAGES.labels(self.stream, self.group, "acked").inc()
+
+    async def _handle(
+        self, message: M, entry_id: str, fields: Mapping[str, str], deliveries: int
+    ) -> bool:
+        """Run the handler; True if its entry is to be acknowledged."""
+        try:
+            await self.handler(message, Delivery(self.stream, self.group, entry_id, deliveries))
+        except PermanentError as error:
+            await self._dead_letter(entry_id, fields, f"rejected: {error}", deliveries)
+            return False
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any handler failure means "retry later"
+            text = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
+            await self.redis.hset(errors_key(self.stream, self.group), entry_id, text)
+            metrics.BUS_MESSAGES.labels(self.stream, self.group, "failed").inc()
+            self._log.warning("bus.handler_failed", entry_id=entry_id, error=text)
+            return False
+        return True
+
+    async def _dead_letter(
+        self, entry_id: str, fields: Mapping[str, str], reason: str, deliveries: int
+    ) -> None:
+        if self.observer:
+            await self.redis.xack(self.stream, self.group, entry_id)
+            metrics.BUS_MESSAGES.labels(self.stream, self.group, "skipped").inc()
+            self._log.warning("bus.entry_skipped", entry_id=entry_id, reason=reason)
+            return
+        await self.bus.dead_letter(
+            stream=self.stream,
+            group=self.group,
+            entry_id=entry_id,
+            fields=fields,
+            reason=reason,
+            deliveries=deliveries,
+        )
+        metrics.BUS_MESSAGES.labels(self.stream, self.group, "dead_lettered").inc()
+
+    async def _drain(self) -> None:
+        """Let in-flight messages finish within the grace period; the rest stay pending."""
+        if len(self._pool):
+            self._log.info("bus.draining", in_flight=len(self._pool))
+        released = await self._pool.drain(self.settings.shutdown_grace_seconds)
+        if released:
+            self._log.warning("bus.released_pending", count=len(released))
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
+
+
+def _entries(response: Any) -> list[tuple[str, Fields]]:
+    """The (id, fields) pairs of an XREADGROUP reply: ``[[stream, [(id, fields), ...]]]``."""
+    return [(str(i), f) for _, stream_entries in response or () for i, f in stream_entries]
