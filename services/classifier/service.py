@@ -20,7 +20,7 @@ from services.classifier import metrics
 from services.classifier.detector import Detector
 from services.classifier.lexicon import LexiconError, load_lexicon
 from services.settings import Settings
-from shared.aio import wait_any
+from shared.aio import Wakeup
 from shared.bus import Delivery, StreamBus
 from shared.models import Alert, Article
 from shared.resilience import TRANSIENT_ERRORS, Backoff
@@ -59,7 +59,7 @@ class ClassifierService:
             model=Article,
             handler=self.handle,
         )
-        self._reloaded = asyncio.Event()
+        self._reloaded = Wakeup()
 
     def is_ready(self) -> bool:
         return self.consumer.ready
@@ -90,19 +90,17 @@ class ClassifierService:
     async def _publish_vocabulary(self, stop: asyncio.Event) -> None:
         """Publish the lexicon's vocabulary now and after each reload, retrying while Redis
         is away."""
-        backoff = Backoff(self.redis)
+        backoff = Backoff(self.redis, log, "classifier.redis_error")
         while not stop.is_set():
-            self._reloaded.clear()
             vocabulary = self.detector.lexicon.vocabulary
             try:
                 await publish_vocabulary(self.redis, vocabulary)
             except TRANSIENT_ERRORS as error:
-                log.warning("classifier.redis_error", error=str(error))
                 await backoff.pause(stop, error)
                 continue
             backoff.reset()
             log.info("classifier.vocabulary_published", theaters=list(vocabulary.theaters))
-            await wait_any(self._reloaded, stop)
+            await self._reloaded.wait(stop)
 
     async def handle(self, article: Article, delivery: Delivery) -> None:
         started = time.perf_counter()
