@@ -114,7 +114,7 @@ async def _test(settings: Settings, source: Source) -> tuple[str, list[str]]:
     tools = Tools(Fetcher(settings.poller), ParsePool(1), settings.poller)
     try:
         adapter = ADAPTERS[source.type].make(tools)
-        polled = await adapter.poll(source, SourceState.from_hash({}))
+        polled = await adapter.poll(source, SourceState())
     finally:
         await tools.fetcher.close()
         tools.pool.close()
