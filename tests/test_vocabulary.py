@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
+from services.classifier.detector import Detector
 from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
 from services.classifier.service import ClassifierService
 from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
@@ -39,12 +40,11 @@ ZEMBLA = ("Turkish troops deploy to Zembla",
 
 
 def add_theater(lexicon: Path, theater: str, place: str) -> None:
-    """What adding a theater takes: declare it in core.yaml, list its places in a language."""
-    core = lexicon / "core.yaml"
-    core.write_text(core.read_text(encoding="utf-8").replace(", other]", f", {theater}, other]"))
-    english = lexicon / "en.yaml"
-    text = english.read_text(encoding="utf-8")
-    english.write_text(text.replace("\ntheaters:\n", f"\ntheaters:\n  {theater}:\n  - {place}\n"))
+    """What adding a theater takes: one file, its name and its places by language."""
+    (lexicon / "theaters").mkdir(exist_ok=True)
+    (lexicon / "theaters" / f"{theater}.yaml").write_text(
+        f"theater: {theater}\nplaces:\n  en: [{place}]\n  fr: [{place}]\n", encoding="utf-8"
+    )
 
 
 def test_the_lexicon_declares_the_vocabulary_and_is_checked_against_it(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_the_lexicon_declares_the_vocabulary_and_is_checked_against_it(tmp_path:
 
     core = lexicon / "core.yaml"
     declared = core.read_text(encoding="utf-8")
-    core.write_text(declared.replace(", atlantis, other]", ", atlantis]"))
+    core.write_text(declared.replace(", other]", "]"))
     with pytest.raises(LexiconError, match=r"core\.yaml:6: theaters: 'other' is missing"):
         load_lexicon(lexicon)
     core.write_text(declared.replace("media: assertion", "media: rumour"))
@@ -66,6 +66,20 @@ def test_the_lexicon_declares_the_vocabulary_and_is_checked_against_it(tmp_path:
         load_lexicon(lexicon)
     core.write_text(declared.replace("stances: [assertion, denial,", "stances: [assertion,"))
     with pytest.raises(LexiconError, match=r"core\.yaml:7: stances: \['denial'\] are missing"):
+        load_lexicon(lexicon)
+
+
+def test_a_theater_file_is_checked_like_every_lexicon_file(tmp_path: Path) -> None:
+    lexicon = shutil.copytree(DEFAULT_LEXICON, tmp_path / "lexicon")
+    add_theater(lexicon, "zembla", "zembla")
+    detector = Detector(load_lexicon(lexicon))
+    assert detector.classify("z", *ZEMBLA).theaters == ["zembla"]
+    theater = lexicon / "theaters" / "zembla.yaml"
+    theater.rename(lexicon / "theaters" / "syldavia.yaml")
+    with pytest.raises(LexiconError, match=r"syldavia\.yaml:1: theater: 'zembla' in a file named"):
+        load_lexicon(lexicon)
+    add_theater(lexicon, "libya", "tripoli")
+    with pytest.raises(LexiconError, match=r"libya\.yaml:1: theater: 'libya' is declared in core"):
         load_lexicon(lexicon)
 
 

@@ -18,7 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from services.classifier.patterns import Scanner, fold, trie_regex
+from services.classifier.patterns import Patterns, Scanner, check_patterns, trie_regex
+from services.classifier.theaters import TheaterFile, read_theater_files
 from shared.models import Stance, Theater
 from shared.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from shared.yamlfile import YamlError, read_yaml
@@ -28,7 +29,6 @@ CORE_FILE = "core.yaml"
 # Lists of function words ("no", "nu", "in", "ki", "che"): a hit counts only in an article of
 # a language that lists it (Romanian "nu" is "not", Kurmanji "nû" is "new").
 FUNCTION_WORDS = ("negation", "negation_after", "complementizer", "hypothetical")
-_PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 DETECTOR_STANCES = ("denial", "threat", "report")  # given by the detector, whoever speaks
 CATCH_ALL_THEATER = "other"  # the detector's theater when no known place is named
@@ -40,22 +40,12 @@ class LexiconError(Exception):
     """The lexicon is missing, not YAML, or not valid (the message names file and field)."""
 
 
-Patterns = list[str]
-
-
-def _check_patterns(value: Patterns) -> Patterns:
-    for pattern in value:
-        if not pattern.strip() or not _PATTERN_SHAPE.match(fold(pattern.strip())):
-            raise ValueError(f"bad pattern {pattern!r} (words, spaces, and ? or * inside a word)")
-    return [p.strip() for p in value]
-
-
 class _Military(BaseModel):
     model_config = ConfigDict(extra="forbid")
     strong: Patterns = Field(default_factory=list)
     weak: Patterns = Field(default_factory=list)
 
-    _check = field_validator("strong", "weak")(_check_patterns)
+    _check = field_validator("strong", "weak")(check_patterns)
 
 
 class _NewClaimant(BaseModel):
@@ -65,7 +55,7 @@ class _NewClaimant(BaseModel):
     side: Side
     patterns: Patterns = Field(min_length=1)
 
-    _check = field_validator("patterns")(_check_patterns)
+    _check = field_validator("patterns")(check_patterns)
 
 
 class LanguageFile(BaseModel):
@@ -103,7 +93,7 @@ class LanguageFile(BaseModel):
         "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
         "domestic", "turkish_reaction",
         "negation", "negation_after", "hypothetical", "official_act", "origin",
-    )(_check_patterns)  # fmt: skip
+    )(check_patterns)  # fmt: skip
 
     @field_validator("theaters")
     @classmethod
@@ -113,7 +103,7 @@ class LanguageFile(BaseModel):
         vocabulary = Vocabulary.from_context(info)
         if vocabulary is not None:  # the theaters core.yaml declares
             vocabulary.check("theaters", value)
-        return {theater: _check_patterns(places) for theater, places in value.items()}
+        return {theater: check_patterns(places) for theater, places in value.items()}
 
     @field_validator("claimants")
     @classmethod
@@ -121,7 +111,7 @@ class LanguageFile(BaseModel):
         cls, value: dict[str, Patterns | _NewClaimant]
     ) -> dict[str, Patterns | _NewClaimant]:
         return {
-            name: entry if isinstance(entry, _NewClaimant) else _check_patterns(entry)
+            name: entry if isinstance(entry, _NewClaimant) else check_patterns(entry)
             for name, entry in value.items()
         }
 
@@ -219,7 +209,9 @@ class Lexicon:
     vocabulary: Vocabulary
 
     @classmethod
-    def compile(cls, core: CoreFile, languages: Iterable[LanguageFile]) -> Lexicon:
+    def compile(
+        cls, core: CoreFile, languages: Iterable[LanguageFile], theaters: Iterable[TheaterFile] = ()
+    ) -> Lexicon:
         languages = list(languages)
         claimants = _claimants(core, languages)
         kinds: dict[str, dict[str, object]] = {}
@@ -246,6 +238,8 @@ class Lexicon:
             for theater, places in lang.theaters.items()
             for p in places
         }
+        for file in theaters:
+            kinds["place"].update({p: file.theater for ps in file.places.values() for p in ps})
         kinds["claimant"] = {}
         for lang in languages:
             for name, entry in lang.claimants.items():
@@ -299,6 +293,10 @@ def load_lexicon(path: Path | None = None) -> Lexicon:
         raise LexiconError(f"{folder}: not a lexicon folder (no {CORE_FILE})")
     try:
         core = read_yaml(folder / CORE_FILE).validate(CoreFile)
+        theaters = read_theater_files(folder, core.theaters)
+        core = core.model_copy(
+            update={"theaters": [*core.theaters, *(t.theater for t in theaters)]}
+        )
         context = core.vocabulary.as_context()
         files = [file for file in sorted(folder.glob("*.yaml")) if file.name != CORE_FILE]
         languages = [_language(file, context) for file in files]
@@ -307,7 +305,7 @@ def load_lexicon(path: Path | None = None) -> Lexicon:
     if not languages:
         raise LexiconError(f"{folder}: no language files beside {CORE_FILE}")
     try:
-        return Lexicon.compile(core, languages)
+        return Lexicon.compile(core, languages, theaters)
     except re.error as error:
         raise LexiconError(f"{folder}: a pattern does not compile: {error}") from error
 

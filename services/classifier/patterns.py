@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Generic, TypeVar
 
+Patterns = list[str]
+_PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
+
+
 T = TypeVar("T")
 _END = ""  # trie key of a pattern's end that needs a word boundary
 _OPEN_END = "\x00"  # trie key of a pattern's end after a trailing *
@@ -100,6 +104,14 @@ def _fold_table() -> dict[int, str]:
 def fold(text: str) -> str:
     """Text ready for matching: ``TÜRKİYE'NİN`` → ``turkiye'nin``; same length as the input."""
     return text.translate(_fold_string())
+
+
+def check_patterns(value: Patterns) -> Patterns:
+    """Patterns as the lexicon's files may write them (stripped), or ``ValueError`` naming one."""
+    for pattern in value:
+        if not pattern.strip() or not _PATTERN_SHAPE.match(fold(pattern.strip())):
+            raise ValueError(f"bad pattern {pattern!r} (words, spaces, and ? or * inside a word)")
+    return [p.strip() for p in value]
 
 
 def normalise(pattern: str) -> str:
