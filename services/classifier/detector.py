@@ -14,7 +14,6 @@ which keeps the common case (an irrelevant article) to a few microseconds per ki
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Set
 from typing import cast
 
@@ -33,8 +32,6 @@ from shared.language import detect_language
 from shared.models import Claim, Classification
 
 _NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": words close by
-_ORIGIN = re.compile(r"(?:\bfrom|\bиз)\s+(?:the\s+)?(?:northern\s+|southern\s+)?$")
-_LOOK_BEHIND_CHARS = 24
 UNDETERMINED = "und"  # BCP 47: language not determined
 _LANGUAGE_SAMPLE_CHARS = 300  # enough to tell, cheap to classify
 _MAX_EVIDENCE = 3
@@ -99,7 +96,7 @@ class Detector:
         def where(offset: int) -> Sentence:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
-        domestic_until = origin_until = negation_end = -1
+        domestic_until = origin_until = negation_end = from_end = -1
         known = language in self.lexicon.languages
         for hit in self.lexicon.scanner.scan(folded):
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
@@ -112,8 +109,13 @@ class Detector:
             if hit.kind == "origin":
                 origin_until = max(origin_until, hit.end)
                 continue
-            if hit.kind == "place" and hit.start < origin_until:
-                continue  # "Syrian mercenaries", "mercenari siriani": where fighters come from
+            if hit.kind == "origin_before":
+                from_end = hit.end
+                continue
+            if hit.kind == "place" and (
+                hit.start < origin_until or (0 <= hit.start - from_end <= 1 and from_end >= 0)
+            ):
+                continue  # "Syrian mercenaries", "fighters from Syria": where they come from
             if hit.kind == "negation":
                 negation_end = hit.end
                 continue
@@ -123,8 +125,7 @@ class Detector:
                     sentence.negated += 1
                 continue
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
-            if hit.kind != "place" or not _ORIGIN.search(folded, _before(hit.start), hit.start):
-                note(sentence, hit, negated=negated)  # not "from Syria": an origin
+            note(sentence, hit, negated=negated)
         lend_headline_voice(document, sentences)
         for sentence in sentences:
             sentence.strength = strength(sentence)
@@ -151,11 +152,6 @@ class Detector:
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
         return min(score, 1.0)
-
-
-def _before(position: int) -> int:
-    """Where to start looking at the few words before ``position``."""
-    return max(0, position - _LOOK_BEHIND_CHARS)
 
 
 def _evidence(document: str, involved: list[Sentence], claims: list[Claim]) -> list[str]:

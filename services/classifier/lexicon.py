@@ -28,7 +28,9 @@ DEFAULT_LEXICON = Path(__file__).with_name("lexicon")
 CORE_FILE = "core.yaml"
 # Lists of function words ("no", "nu", "in", "ki", "che"): a hit counts only in an article of
 # a language that lists it (Romanian "nu" is "not", Kurmanji "nû" is "new").
-FUNCTION_WORDS = ("negation", "negation_after", "complementizer", "hypothetical")
+FUNCTION_WORDS = (
+    "negation", "negation_after", "complementizer", "hypothetical", "origin_before",
+)  # fmt: skip
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 DETECTOR_STANCES = ("denial", "threat", "report")  # given by the detector, whoever speaks
 CATCH_ALL_THEATER = "other"  # the detector's theater when no known place is named
@@ -84,6 +86,7 @@ class LanguageFile(BaseModel):
     negation: Patterns = Field(default_factory=list)
     negation_after: Patterns = Field(default_factory=list)
     hypothetical: Patterns = Field(default_factory=list)
+    origin_before: Patterns = Field(default_factory=list)
     official_act: Patterns = Field(default_factory=list)
     theaters: dict[Theater, Patterns] = Field(default_factory=dict)
     claimants: dict[str, Patterns | _NewClaimant] = Field(default_factory=dict)
@@ -92,7 +95,7 @@ class LanguageFile(BaseModel):
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
         "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
         "domestic", "turkish_reaction",
-        "negation", "negation_after", "hypothetical", "official_act", "origin",
+        "negation", "negation_after", "hypothetical", "origin_before", "official_act", "origin",
     )(check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -224,7 +227,8 @@ class Lexicon:
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
             "attribution": "attribution", "complementizer": "complementizer",
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
-            "hypothetical": "hypothetical", "official_act": "official_act",
+            "hypothetical": "hypothetical", "origin_before": "origin_before",
+            "official_act": "official_act",
         }  # fmt: skip
         for kind, field in lists.items():
             kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}

@@ -73,12 +73,20 @@ def split(document: str, start: int, end: int, *, is_title: bool) -> list[Senten
     sentences = []
     position = start
     for brk in _SENTENCE_BREAK.finditer(document, start, end):
+        if _continues(document, brk):
+            continue  # "the 3. brigade", "ok. tysiąc": an ordinal or abbreviation, not an end
         if brk.start() > position:
             sentences.append(Sentence(position, brk.start(), is_title))
         position = brk.end()
     if position < end:
         sentences.append(Sentence(position, end, is_title))
     return sentences or [Sentence(start, end, is_title)]
+
+
+def _continues(document: str, brk: re.Match[str]) -> bool:
+    """Whether the text after a full stop goes on with a lower-case word (no new sentence)."""
+    after = document[brk.end() : brk.end() + 1]
+    return document[brk.start() - 1 : brk.start()] == "." and after.islower()
 
 
 def note(sentence: Sentence, hit: Hit, *, negated: bool) -> None:
