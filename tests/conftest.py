@@ -13,7 +13,7 @@ from services.settings import Settings
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
 from tests.helpers import posting_to
-from tests.notifier_support import ChatEndpoint, Receiver
+from tests.receivers import ChatEndpoint, Receiver, served
 from tests.topologies import ClusterDeployment, SentinelDeployment
 
 PASSWORD = "pass word/1"  # a space and a slash: the URLs must quote it
@@ -119,9 +119,8 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    hook = Receiver()
-    async with posting_to(hook.handle) as url:
-        hook.url = url
+    """A webhook receiver on loopback (``tests/receivers.py``)."""
+    async with served(Receiver()) as hook:
         yield hook
 
 

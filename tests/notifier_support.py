@@ -1,16 +1,13 @@
-"""Helpers of the notifier tests: a scripted webhook receiver, a fake clock, a running service."""
+"""Helpers of the notifier tests: a fake clock, a running service, subscriptions to the
+receiver of ``tests/receivers.py``."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
 from redis.asyncio import Redis
-from standardwebhooks import Webhook
 
 from services.notifier.service import NotifierService
 from services.notifier.subscriptions import Subscription
@@ -18,9 +15,8 @@ from services.settings import Settings
 from shared.bus import StreamBus
 from shared.streams import ALERTS
 from tests.helpers import background, wait_for
+from tests.receivers import SECRET, Receiver
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-OLD_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 T0 = 1_800_000_000.0
 
 
@@ -32,60 +28,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class Receiver:
-    """Records every request, verifies its signature, answers from a script (then 200);
-    ``first_reply``, if set, answers the first request of each message (by ``webhook-id``);
-    ``answer``, if set, answers (the endpoint's state changing with time)."""
-
-    url: str = ""
-    script: list[Reply] = field(default_factory=list)
-    first_reply: Reply | None = None
-    answer: Callable[[], Reply] | None = None
-    requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
-    secret: str = SECRET
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = dict(request.headers)
-        payload = Webhook(self.secret).verify(body, headers)
-        first = headers["webhook-id"] not in self.ids
-        self.requests.append((headers, payload))
-        if self.answer is not None:
-            reply = self.answer()
-        elif first and self.first_reply is not None:
-            reply = self.first_reply
-        else:
-            reply = self.script.pop(0) if self.script else Reply()
-        if reply.delay:
-            await asyncio.sleep(reply.delay)  # a slow endpoint, not synchronisation
-        return web.Response(status=reply.status, headers=reply.headers)
-
-    @property
-    def ids(self) -> list[str]:
-        return [headers["webhook-id"] for headers, _ in self.requests]
-
-
-@dataclass
-class ChatEndpoint:
-    """A chat service as Apprise's ``json://`` plugin reaches it: records each message."""
-
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        return web.Response(status=self.status)
 
 
 def webhook(receiver: Receiver, sub_id: str = "analyst", **extra: Any) -> Subscription:

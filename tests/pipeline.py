@@ -1,10 +1,10 @@
 """The whole pipeline in this process, for tests that change the Redis under it.
 
 A :class:`Wire` feed grows on demand (every item is a distinct story the classifier flags),
-:class:`Hooks` receives the signed webhooks of each subscriber, and :func:`running_pipeline`
-runs poller, classifier and notifier (``run_services``) on any ``VIGIL_REDIS_URL``. Tests then
-judge by what the receiver saw: every item arrived, and each alert came under one
-``webhook-id`` only.
+the one test :class:`~tests.receivers.Receiver` takes the signed webhooks of each subscriber,
+and :func:`running_pipeline` runs poller, classifier and notifier (``run_services``) on any
+``VIGIL_REDIS_URL``. Tests then judge by what the receiver saw: every item arrived, and each
+alert came under one ``webhook-id`` only.
 """
 
 from __future__ import annotations
@@ -13,17 +13,15 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from standardwebhooks import Webhook
 
 from services.app import ALL_SERVICES, run_services
 from services.settings import Settings
 from tests.helpers import local_server, wait_for
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+from tests.receivers import SECRET, Received, Receiver
 
 _STORIES = [
     ("Turkish drones strike PKK targets in northern Iraq ({n})",
@@ -74,59 +72,46 @@ def _url(n: int) -> str:
 
 
 @dataclass
-class Hooks:
-    """Signed webhooks received per subscriber: (webhook-id, article URL) pairs."""
-
-    received: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        payload = Webhook(SECRET).verify(body, dict(request.headers))
-        subscriber = request.match_info["subscriber"]
-        url = payload["data"]["article"]["url"]
-        self.received.setdefault(subscriber, []).append((request.headers["webhook-id"], url))
-        return web.Response(status=204)
-
-    def urls(self, subscriber: str) -> set[str]:
-        return {url for _, url in self.received.get(subscriber, [])}
-
-    def ids_per_url(self, subscriber: str) -> dict[str, set[str]]:
-        ids: dict[str, set[str]] = {}
-        for webhook_id, url in self.received.get(subscriber, []):
-            ids.setdefault(url, set()).add(webhook_id)
-        return ids
-
-    def repeats(self, subscriber: str) -> int:
-        """Deliveries beyond the first of each ``webhook-id`` (receivers dedupe those)."""
-        counts = Counter(webhook_id for webhook_id, _ in self.received.get(subscriber, []))
-        return sum(n - 1 for n in counts.values())
-
-
-@dataclass
 class Flow:
     """A running pipeline: its feed, its receiver and its subscribers."""
 
     wire: Wire
-    hooks: Hooks
+    receiver: Receiver
     subscribers: tuple[str, ...]
     task: asyncio.Task[None]
 
+    def urls(self, subscriber: str) -> set[str]:
+        """The article URLs that reached ``subscriber``."""
+        return {_article_url(r) for r in self.receiver.accepted(subscriber)}
+
     def delivered_all(self) -> bool:
         expected = self.wire.urls()
-        return all(expected <= self.hooks.urls(s) for s in self.subscribers)
+        return all(expected <= self.urls(s) for s in self.subscribers)
+
+    def repeats(self, subscriber: str) -> int:
+        """Deliveries beyond the first of each ``webhook-id`` (receivers dedupe those)."""
+        counts = Counter(r.webhook_id for r in self.receiver.accepted(subscriber))
+        return sum(n - 1 for n in counts.values())
 
     async def wait_delivered(self, timeout: float, message: str) -> None:  # noqa: ASYNC109
         try:
             await wait_for(self.delivered_all, timeout=timeout, message=message)
         except AssertionError as error:
-            missing = {s: sorted(self.wire.urls() - self.hooks.urls(s)) for s in self.subscribers}
+            missing = {s: sorted(self.wire.urls() - self.urls(s)) for s in self.subscribers}
             raise AssertionError(f"{error}; missing: {missing}") from None
 
     def assert_one_id_per_alert(self) -> None:
         """No alert reached a subscriber under two webhook-ids (a retry keeps its id)."""
         for subscriber in self.subscribers:
-            two = {u: i for u, i in self.hooks.ids_per_url(subscriber).items() if len(i) > 1}
+            ids: dict[str, set[str]] = {}
+            for received in self.receiver.accepted(subscriber):
+                ids.setdefault(_article_url(received), set()).add(received.webhook_id)
+            two = {url: i for url, i in ids.items() if len(i) > 1}
             assert not two, f"{subscriber} got alerts under several webhook-ids: {two}"
+
+
+def _article_url(received: Received) -> str:
+    return str(received.payload["data"]["article"]["url"])
 
 
 @asynccontextmanager
@@ -135,16 +120,17 @@ async def running_pipeline(
 ) -> AsyncIterator[Flow]:
     """Poller, classifier and notifier on ``settings.redis_url``, one feed polled every
     second, each subscriber a signed webhook on loopback."""
-    wire, hooks = Wire(), Hooks()
+    wire, receiver = Wire(), Receiver()
     app = web.Application()
     app.router.add_get("/feed.xml", wire.handle)
-    app.router.add_post("/hook/{subscriber}", hooks.handle)
+    app.add_routes(receiver.routes())
     async with local_server(app) as base:
+        receiver.url = f"{base}/hook"
         (tmp_path / "sources.yaml").write_text(
             f"sources:\n  - {{id: wire, url: '{base}/feed.xml', interval: 1}}\n"
         )
         (tmp_path / "subscriptions.yaml").write_text("subscriptions:\n" + "".join(
-            f"  - {{id: {s}, channel: webhook, url: '{base}/hook/{s}', secret: {SECRET}}}\n"
+            f"  - {{id: {s}, channel: webhook, url: '{receiver.url_for(s)}', secret: {SECRET}}}\n"
             for s in subscribers))  # fmt: skip
         config = settings.model_copy(update={
             "sources_file": tmp_path / "sources.yaml",
@@ -152,7 +138,7 @@ async def running_pipeline(
         })  # fmt: skip
         stop = asyncio.Event()
         task = asyncio.create_task(run_services(config, ALL_SERVICES, stop=stop))
-        flow = Flow(wire, hooks, subscribers, task)
+        flow = Flow(wire, receiver, subscribers, task)
         try:
             yield flow
         finally:

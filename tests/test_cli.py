@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import feedparser
@@ -17,32 +14,9 @@ import pytest
 from redis import Redis as SyncRedis
 
 from services.app import DEFAULT_SOURCES
-from shared.embedded_redis import EmbeddedRedis, free_port
+from shared.embedded_redis import EmbeddedRedis
 from tests.helpers import wait_for
-
-VIGIL = [sys.executable, "-m", "services"]
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user with no VIGIL_* settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update({"VIGIL_DATA_DIR": str(tmp_path / "data"), "VIGIL_HTTP__PORT": str(free_port())})
-    env.update(extra)
-    return env
-
-
-def run_vigil(
-    args: list[str], env: dict[str, str], stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VIGIL, *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.processes import VIGIL, clean_env, run_vigil
 
 
 def test_classify_reads_and_writes_json_lines(tmp_path: Path) -> None:

@@ -31,8 +31,9 @@ from shared.streams import (
 )
 from tests.factories import make_alert
 from tests.helpers import wait_for
-from tests.pipeline import SECRET, running_pipeline
-from tests.test_cli import clean_env, run_vigil
+from tests.pipeline import running_pipeline
+from tests.processes import clean_env, run_vigil
+from tests.receivers import SECRET
 from tests.topologies import ClusterDeployment
 
 pytestmark = [pytest.mark.timeout(180)]

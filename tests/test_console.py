@@ -28,7 +28,7 @@ from tests.console_support import (
 )
 from tests.factories import make_alert
 from tests.helpers import wait_for
-from tests.notifier_support import SECRET, Receiver
+from tests.receivers import SECRET, Receiver
 
 CHAT_TOKEN = "T0SECRET/B0SECRET/XXSECRETXXSECRETXX"
 SUBSCRIPTIONS = f"""

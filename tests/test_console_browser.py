@@ -40,7 +40,7 @@ from shared.streams import ALERTS, DEAD
 from tests.console_support import TOKEN, console_settings, running_console
 from tests.factories import make_alert
 from tests.helpers import wait_for
-from tests.notifier_support import SECRET, Receiver
+from tests.receivers import SECRET, Receiver
 
 CHROMIUM = "/usr/bin/chromium"
 # A closed network: nothing of Chromium's own may try to reach the internet.
@@ -250,7 +250,7 @@ async def test_a_browser_session_from_login_to_replay(
         await expect(log.locator("tr.outcome-delivered")).to_be_visible(timeout=15_000)
         await expect(log.locator("tr.outcome-delivered")).to_contain_text("200")
         await expect(log.locator("tr.outcome-delivered")).to_contain_text(" ms")
-        assert receiver.requests[0][1]["type"] == "alert.test"
+        assert receiver.requests[0].payload["type"] == "alert.test"
         assert SECRET not in await page.content()
         await page.reload()
         await expect(page.locator(".facts")).to_contain_text("Delivered1 (last")

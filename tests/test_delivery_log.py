@@ -12,16 +12,8 @@ from services.settings import Settings
 from shared.bus import StreamBus
 from tests.factories import make_alert
 from tests.helpers import wait_for
-from tests.notifier_support import (
-    FakeClock,
-    Receiver,
-    Reply,
-    dead_letters,
-    fast,
-    publish,
-    running,
-    webhook,
-)
+from tests.notifier_support import FakeClock, dead_letters, fast, publish, running, webhook
+from tests.receivers import Receiver, Reply
 
 
 async def test_every_attempt_is_logged_with_its_status_and_latency(

@@ -6,20 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
 from redis.asyncio import Redis
-from standardwebhooks import Webhook
 
 from services.app import ALL_SERVICES, run_services
 from services.settings import Settings
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
 from tests.helpers import local_server, wait_for
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+from tests.receivers import SECRET, Receiver
 
 FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel>
@@ -56,37 +53,13 @@ async def feed_url() -> AsyncIterator[str]:
         yield f"{base}/feed.xml"
 
 
-class Receiver:
-    """A webhook receiver that verifies Standard Webhooks signatures."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = dict(request.headers)
-        verified = Webhook(SECRET).verify(body, headers)  # raises on a bad signature
-        self.received.append((headers, verified))
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    async with local_server(app) as base:
-        yield receiver, f"{base}/hook"
-
-
 async def test_feed_to_signed_webhook(
     settings: Settings,
     redis: Redis,
     tmp_path: Path,
     feed_url: str,
-    receiver: tuple[Receiver, str],
+    receiver: Receiver,
 ) -> None:
-    hook, hook_url = receiver
     sources_file = tmp_path / "sources.yaml"
     sources_file.write_text(f"sources:\n  - id: wire\n    url: {feed_url}\n    interval: 60\n")
     subscriptions_file = tmp_path / "subscriptions.yaml"
@@ -94,7 +67,7 @@ async def test_feed_to_signed_webhook(
         "subscriptions:\n"
         "  - id: analyst\n"
         "    channel: webhook\n"
-        f"    url: {hook_url}\n"
+        f"    url: {receiver.url}\n"
         f"    secret: {SECRET}\n"
         "    filters: {min_score: 0.5}\n"
     )
@@ -105,7 +78,7 @@ async def test_feed_to_signed_webhook(
     started = datetime.now(UTC)
     task = asyncio.create_task(run_services(config, ALL_SERVICES, stop=stop))
     try:
-        await wait_for(lambda: hook.received, timeout=30, message="a signed webhook")
+        await wait_for(lambda: receiver.requests, timeout=30, message="a signed webhook")
         # Both articles went through the classifier before we judge what was not sent.
         await wait_for(lambda: _group_done(redis, ARTICLES, CLASSIFIER_GROUP, 2), timeout=15,
                        message="both articles classified")  # fmt: skip
@@ -113,8 +86,8 @@ async def test_feed_to_signed_webhook(
         stop.set()
         await asyncio.wait_for(task, timeout=20)
 
-    assert len(hook.received) == 1
-    headers, payload = hook.received[0]
+    [received] = receiver.requests
+    headers, payload = received.headers, received.payload
     assert headers["webhook-id"]
     assert abs(int(headers["webhook-timestamp"]) - started.timestamp()) < 60
     assert headers["webhook-signature"].startswith("v1,")

@@ -175,7 +175,7 @@ async def test_failover_in_the_middle_of_a_flow(
             resumed = time.monotonic() - started
         assert not flow.task.done(), "the services stayed up"
     flow.assert_one_id_per_alert()
-    repeats = sum(flow.hooks.repeats(s) for s in flow.subscribers)
+    repeats = sum(flow.repeats(s) for s in flow.subscribers)
     print(f"\nfailover ({how}, {replicas} replica(s), WAIT {wait}): new master after "
           f"{switched:.1f}s, every alert delivered {resumed:.1f}s after the failover began; "
           f"{len(flow.wire.urls())} alerts x {len(flow.subscribers)} subscribers, {repeats} "

@@ -10,31 +10,26 @@ reason, nothing may be left pending, and Redis memory must have stayed bounded.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
-from standardwebhooks import Webhook
 
 from services.notifier.jobs import DUE, JOBS
 from shared.bus import StreamBus
 from shared.connection import connect
-from shared.embedded_redis import EmbeddedRedis, free_port
+from shared.embedded_redis import EmbeddedRedis
 from shared.streams import ALERTS, ARTICLES
 from tests.helpers import local_server, wait_for
+from tests.processes import Fleet
+from tests.receivers import SECRET, Receiver, Reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FEEDS = 4
 ITEMS_PER_FEED = 6
 SUBSCRIBERS = ("alpha", "beta")
@@ -83,80 +78,12 @@ def feed_xml(feed: int) -> str:
 EXPECTED_RELEVANT = FEEDS * len(range(0, ITEMS_PER_FEED, 2))
 
 
-@dataclass
-class Receiver:
-    """Records acknowledged deliveries per subscriber; can be told to fail."""
-
-    failing: bool = False
-    acknowledged: dict[str, list[tuple[str, str]]] = field(
-        default_factory=lambda: {s: [] for s in SUBSCRIBERS}
-    )
-    refused: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        subscriber = request.match_info["subscriber"]
-        body = await request.read()
-        payload = Webhook(SECRET).verify(body, dict(request.headers))
-        if self.failing:
-            self.refused += 1
-            return web.Response(status=500)
-        alert_id = payload["data"]["alert_id"]
-        self.acknowledged[subscriber].append((request.headers["webhook-id"], alert_id))
-        return web.Response(status=200)
-
-    def alerts(self, subscriber: str) -> set[str]:
-        return {alert for _, alert in self.acknowledged[subscriber]}
-
-
-class Fleet:
-    """Service processes started with ``python -m services NAME``."""
-
-    def __init__(self, base_env: dict[str, str], log_dir: Path) -> None:
-        self.base_env = base_env
-        self.log_dir = log_dir
-        self.processes: dict[str, asyncio.subprocess.Process] = {}
-
-    async def start(self, replica: str) -> None:
-        service = replica.rstrip("0123456789-")
-        env = {**self.base_env, "VIGIL_CONSUMER_NAME": replica,
-               "VIGIL_HTTP__PORT": str(free_port())}  # fmt: skip
-        with (self.log_dir / f"{replica}.log").open("ab") as log:
-            self.processes[replica] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services", service, env=env,
-                stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-
-    async def kill(self, replica: str) -> None:
-        process = self.processes.pop(replica)
-        process.kill()
-        await process.wait()
-
-    async def terminate_all(self) -> dict[str, int]:
-        codes = {}
-        for process in list(self.processes.values()):
-            process.send_signal(signal.SIGTERM)
-        for replica, process in list(self.processes.items()):
-            codes[replica] = await asyncio.wait_for(process.wait(), timeout=30)
-        self.processes.clear()
-        return codes
-
-
 REPLICAS = ("poller-1", "classifier-1", "classifier-2", "notifier-1", "notifier-2")
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook/{subscriber}", receiver.handle)
-    async with local_server(app) as base:
-        yield receiver, base
-
-
 async def test_nothing_is_lost_or_duplicated_under_faults(
-    tmp_path: Path, receiver: tuple[Receiver, str]
+    tmp_path: Path, receiver: Receiver
 ) -> None:
-    hooks, hook_base = receiver
     feeds = {f"/feed{n}.xml": feed_xml(n) for n in range(FEEDS)}
     app = web.Application()
     for path, body in feeds.items():
@@ -168,7 +95,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
             f"  - {{id: wire{n}, url: '{feed_base}/feed{n}.xml', interval: 2}}\n"
             for n in range(FEEDS)))  # fmt: skip
         (tmp_path / "subscriptions.yaml").write_text("subscriptions:\n" + "".join(
-            f"  - {{id: {s}, channel: webhook, url: '{hook_base}/hook/{s}', secret: {SECRET}}}\n"
+            f"  - {{id: {s}, channel: webhook, url: '{receiver.url_for(s)}', secret: {SECRET}}}\n"
             for s in SUBSCRIBERS))  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
         env.update({
@@ -189,7 +116,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
         try:
             for replica in REPLICAS:
                 await fleet.start(replica)
-            await wait_for(lambda: hooks.alerts("alpha"), timeout=60, message="first alerts")
+            await wait_for(lambda: receiver.alert_ids("alpha"), timeout=60, message="first alerts")
 
             # Crash a classifier and a notifier replica mid-batch, then bring them back.
             await fleet.kill("classifier-1")
@@ -198,8 +125,8 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
             await fleet.start("notifier-1")
 
             # The webhook receiver fails for a while.
-            hooks.failing = True
-            await wait_for(lambda: hooks.refused >= 2 or _all_done(hooks), timeout=30,
+            receiver.answer = lambda: Reply(500)
+            await wait_for(lambda: _refused(receiver) >= 2 or _all_done(receiver), timeout=30,
                            message="receiver refusals")  # fmt: skip
 
             # Redis restarts mid-run (append-only persistence keeps streams and groups).
@@ -207,7 +134,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
             redis_server.stop()
             redis_server.start()
             redis = connect(redis_server.url)
-            hooks.failing = False
+            receiver.answer = None
 
             # Poison entries on both streams.
             await redis.xadd(ARTICLES, {"type": "Article", "v": "1", "data": "{broken"})
@@ -221,10 +148,10 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
                 await fleet.start(replica)
 
             try:
-                await wait_for(lambda: _all_done(hooks), timeout=120,
+                await wait_for(lambda: _all_done(receiver), timeout=120,
                                message="every alert at every subscriber")  # fmt: skip
             except AssertionError as error:
-                raise AssertionError(f"{error}\n{await _diagnosis(redis, hooks)}") from None
+                raise AssertionError(f"{error}\n{await _diagnosis(redis, receiver)}") from None
             await wait_for(lambda: _nothing_pending(redis), timeout=30, message="no pending")
             dead = await StreamBus(redis).dead_letters(count=100)
             memory = int((await redis.info("memory"))["used_memory"])
@@ -235,8 +162,8 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
 
     counts: Counter[str] = Counter()
     for subscriber in SUBSCRIBERS:
-        ids = [webhook_id for webhook_id, _ in hooks.acknowledged[subscriber]]
-        by_alert = {alert for _, alert in hooks.acknowledged[subscriber]}
+        ids = [received.webhook_id for received in receiver.accepted(subscriber)]
+        by_alert = receiver.alert_ids(subscriber)
         counts["delivered"] += len(set(ids))
         counts["duplicates"] += len(ids) - len(set(ids))
         counts["lost"] += EXPECTED_RELEVANT - len(by_alert)
@@ -261,16 +188,20 @@ def _static(body: str) -> Handler:
     return handler
 
 
-def _all_done(hooks: Receiver) -> bool:
-    return all(len(hooks.alerts(s)) >= EXPECTED_RELEVANT for s in SUBSCRIBERS)
+def _all_done(receiver: Receiver) -> bool:
+    return all(len(receiver.alert_ids(s)) >= EXPECTED_RELEVANT for s in SUBSCRIBERS)
 
 
-async def _diagnosis(redis: Redis, hooks: Receiver) -> str:
+def _refused(receiver: Receiver) -> int:
+    return len(receiver.requests) - len(receiver.accepted())
+
+
+async def _diagnosis(redis: Redis, receiver: Receiver) -> str:
     """What a reader of a failure needs: who got what, and what Redis still holds."""
     bus = StreamBus(redis)
     groups = {s: await bus.group_status(s) for s in (ARTICLES, ALERTS)}
     return (
-        f"received: { {s: sorted(hooks.alerts(s)) for s in SUBSCRIBERS} }\n"
+        f"received: { {s: sorted(receiver.alert_ids(s)) for s in SUBSCRIBERS} }\n"
         f"alerts stream: {await redis.xlen(ALERTS)} entries; groups: {groups}\n"
         f"jobs waiting: {await redis.hkeys(JOBS)}\n"
         f"due: {await redis.zrange(DUE, 0, -1, withscores=True)}"

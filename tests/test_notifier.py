@@ -30,12 +30,8 @@ from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
 from tests.helpers import group_done, wait_for
 from tests.notifier_support import (
-    OLD_SECRET,
-    SECRET,
     T0,
     FakeClock,
-    Receiver,
-    Reply,
     advance,
     dead_letters,
     fast,
@@ -43,6 +39,7 @@ from tests.notifier_support import (
     running,
     webhook,
 )
+from tests.receivers import OLD_SECRET, SECRET, Receiver, Reply
 
 DUE = due_key("webhook")
 
@@ -54,7 +51,8 @@ async def test_alert_arrives_signed_with_the_contract_body(
     async with running(fast(settings), redis, [webhook(receiver)], clock):
         await publish(redis, make_alert("a1"))
         await wait_for(lambda: receiver.requests, message="a webhook")
-    headers, payload = receiver.requests[0]
+    [received] = receiver.requests
+    headers, payload = received.headers, received.payload
     assert headers["webhook-id"].startswith("msg_")
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60  # real time, not the clock
     assert payload["type"] == "alert.created"
@@ -191,7 +189,7 @@ async def test_one_alert_per_subscriber_per_story(
         await wait_for(lambda: group_done(redis, ALERTS), message="alerts handled")
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="deliveries done")
     # "one" gets s1 once and s2; "three" gets s1 only (s2 scores 0.4); "two" wants syria.
-    titles = sorted(p["data"]["article"]["id"] for _, p in receiver.requests)
+    titles = sorted(r.payload["data"]["article"]["id"] for r in receiver.requests)
     assert titles == ["a1", "a1", "a3"]
     assert len(set(receiver.ids)) == 3
 
@@ -205,7 +203,7 @@ async def test_secret_rotation_signs_with_every_active_secret(
     async with running(fast(settings), redis, [sub], clock):
         await publish(redis, make_alert("a1"))
         await wait_for(lambda: receiver.requests, message="a webhook")
-    headers, _ = receiver.requests[0]
+    headers = receiver.requests[0].headers
     assert len(headers["webhook-signature"].split(" ")) == 2
 
 
@@ -372,9 +370,9 @@ async def test_digest_batches_alerts_into_one_message(
         await advance(clock, service, 600)
         await wait_for(lambda: receiver.requests, message="the digest")
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="digest finished")
-    [(_, payload)] = receiver.requests
-    assert payload["type"] == "alert.digest"
-    assert [a["article"]["id"] for a in payload["data"]["alerts"]] == ["a0", "a1", "a2"]
+    [digest] = receiver.requests
+    assert digest.payload["type"] == "alert.digest"
+    assert [a["article"]["id"] for a in digest.payload["data"]["alerts"]] == ["a0", "a1", "a2"]
 
 
 async def test_private_targets_are_refused_when_not_allowed(
@@ -503,7 +501,7 @@ async def test_a_burst_beyond_the_rate_limit_and_the_concurrency_arrives_at_the_
             await advance(clock, service, 60)
         await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="every job finished")
     assert len(set(receiver.ids)) == 150
-    assert {p["data"]["alert_id"] for _, p in receiver.requests} == {a.alert_id for a in burst}
+    assert {r.alert_id for r in receiver.requests} == {a.alert_id for a in burst}
 
 
 @pytest.mark.timeout(60)

@@ -25,7 +25,8 @@ from shared.logging import configure_logging
 from shared.settings import LogSettings
 from shared.vocabulary import DEFAULT_VOCABULARY, publish_vocabulary
 from tests.helpers import local_server, wait_for
-from tests.notifier_support import SECRET, FakeClock, Receiver, fast, running
+from tests.notifier_support import FakeClock, fast, running
+from tests.receivers import SECRET, Receiver
 
 TOKEN = "admin-token-that-must-stay-secret"
 API = "/api/v1"
@@ -144,9 +145,9 @@ async def test_a_test_event_reaches_the_subscriber(admin: Admin, receiver: Recei
     status, body = await admin.call("POST", "/subscriptions/desk/test")
     assert status == 202
     await wait_for(lambda: receiver.requests, message="the test event")
-    [(headers, payload)] = receiver.requests
-    assert payload["type"] == "alert.test"
-    assert headers["webhook-id"] == body["job_id"]
+    [received] = receiver.requests
+    assert received.payload["type"] == "alert.test"
+    assert received.webhook_id == body["job_id"]
 
 
 async def test_the_openapi_document_describes_every_route(admin: Admin) -> None:

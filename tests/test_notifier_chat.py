@@ -15,7 +15,7 @@ from services.notifier.channels.chat import ChatChannel, validate_chat_url
 from services.notifier.jobs import DeliveryJob
 from services.notifier.subscriptions import Subscription
 from tests.factories import make_alert
-from tests.notifier_support import ChatEndpoint
+from tests.receivers import ChatEndpoint
 
 # The endpoint is on loopback: private targets allowed, as VIGIL_ALLOW_PRIVATE_TARGETS does.
 LOOPBACK_CHAT = ChatChannel(timeout_seconds=5.0, allow_private=True)

@@ -15,14 +15,11 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from standardwebhooks import Webhook
 
 from services.notifier.jobs import JOBS
 from services.notifier.settings import NotifierSettings
@@ -34,50 +31,32 @@ from shared.models import Alert
 from shared.runtime import FORCED_STOP_MARGIN_SECONDS
 from shared.streams import ALERTS, NOTIFIER_GROUP
 from tests.factories import make_alert
-from tests.helpers import group_done, posting_to, wait_for
-from tests.test_fault_injection import Fleet
+from tests.helpers import group_done, wait_for
+from tests.processes import Fleet
+from tests.receivers import SECRET, Receiver, Reply, served
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BURST = 500
 GRACE_SECONDS = 3.0
 REPLICAS = ("notifier-1", "notifier-2")
 assert 2 * NotifierSettings().concurrency < BURST, "more than both replicas' slots"
 
 
-@dataclass
-class SlowReceiver:
-    """A webhook endpoint taking ``delay`` seconds per request; records what it acknowledged."""
-
-    delay: float = 0.5
-    arrived: int = 0
-    acknowledged: list[tuple[str, str]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        payload = Webhook(SECRET).verify(await request.read(), dict(request.headers))
-        self.arrived += 1
-        await asyncio.sleep(self.delay)  # a slow endpoint keeps every slot busy
-        self.acknowledged.append((request.headers["webhook-id"], payload["data"]["alert_id"]))
-        return web.Response(status=204)
-
-    def alerts(self) -> set[str]:
-        return {alert for _, alert in self.acknowledged}
-
-
 @pytest.fixture
-async def slow_receiver() -> AsyncIterator[tuple[SlowReceiver, str]]:
-    receiver = SlowReceiver()
-    async with posting_to(receiver.handle) as url:
-        yield receiver, url
+async def slow_receiver() -> AsyncIterator[Receiver]:
+    """A webhook endpoint taking half a second per request: every slot stays busy."""
+    async with served(Receiver(default=Reply(204, delay=0.5))) as receiver:
+        yield receiver
 
 
 async def test_a_burst_survives_a_killed_notifier_and_a_redis_restart(
-    tmp_path: Path, slow_receiver: tuple[SlowReceiver, str]
+    tmp_path: Path, slow_receiver: Receiver
 ) -> None:
-    receiver, hook_url = slow_receiver
+    receiver = slow_receiver
     (tmp_path / "subscriptions.yaml").write_text(
-        f"subscriptions:\n  - {{id: desk, channel: webhook, url: '{hook_url}', secret: {SECRET}}}\n"
+        "subscriptions:\n"
+        f"  - {{id: desk, channel: webhook, url: '{receiver.url}', secret: {SECRET}}}\n"
     )
     server = EmbeddedRedis(tmp_path / "redis", persist=True)
     server.start()
@@ -101,13 +80,13 @@ async def test_a_burst_survives_a_killed_notifier_and_a_redis_restart(
         await wait_for(lambda: _consumers(redis, len(REPLICAS)), timeout=30, message="replicas")
         await _publish(redis, first)
 
-        await wait_for(lambda: receiver.arrived >= 100, timeout=30, message="sends under way")
+        await wait_for(lambda: len(receiver.requests) >= 100, timeout=30, message="sends under way")
         await fleet.kill("notifier-1")  # SIGKILL with its slots full: leased jobs, pending alerts
 
-        await wait_for(lambda: len(receiver.alerts()) >= 150, timeout=30, message="more sent")
+        await wait_for(lambda: len(receiver.alert_ids()) >= 150, timeout=30, message="more sent")
         await redis.aclose()
         await asyncio.to_thread(server.stop)  # Redis restarts: append-only file kept
-        assert len(receiver.alerts()) < BURST, "the restart falls in the middle of the burst"
+        assert len(receiver.alert_ids()) < BURST, "the restart falls in the middle of the burst"
         await asyncio.to_thread(server.start)
         redis = connect(server.url)
         await fleet.start("notifier-1")  # same consumer name: it resumes its pending alerts
@@ -117,9 +96,9 @@ async def test_a_burst_survives_a_killed_notifier_and_a_redis_restart(
         await wait_for(lambda: _settled(redis), timeout=30, message="jobs settled")
 
         # SIGTERM with sends in flight and jobs waiting: both stop in time, with exit code 0.
-        arrived = receiver.arrived
+        arrived = len(receiver.requests)
         await _publish(redis, second)
-        await wait_for(lambda: receiver.arrived >= arrived + 100, timeout=30, message="busy")
+        await wait_for(lambda: len(receiver.requests) >= arrived + 100, timeout=30, message="busy")
         codes, elapsed = await _terminate(fleet)
         assert codes == dict.fromkeys(REPLICAS, 0), codes
         assert elapsed < GRACE_SECONDS + FORCED_STOP_MARGIN_SECONDS, elapsed
@@ -139,13 +118,13 @@ async def test_a_burst_survives_a_killed_notifier_and_a_redis_restart(
 
     ids_of: defaultdict[str, set[str]] = defaultdict(set)
     alerts_of: defaultdict[str, set[str]] = defaultdict(set)
-    for webhook_id, alert in receiver.acknowledged:
-        ids_of[alert].add(webhook_id)
-        alerts_of[webhook_id].add(alert)
+    for received in receiver.accepted():
+        ids_of[received.alert_id].add(received.webhook_id)
+        alerts_of[received.webhook_id].add(received.alert_id)
     assert set(ids_of) == {a.alert_id for a in first + second}, "no alert lost"
     assert all(len(ids) == 1 for ids in ids_of.values()), "a resend never mints a new id"
     assert all(len(alerts) == 1 for alerts in alerts_of.values())
-    resent = len(receiver.acknowledged) - len(ids_of)
+    resent = len(receiver.accepted()) - len(ids_of)
     print(f"\nprocess burst: alerts={len(ids_of)} resent_same_id={resent}")
 
 
@@ -166,8 +145,8 @@ async def _consumers(redis: Redis, count: int) -> bool:
     return len(consumers) >= count
 
 
-def _all_arrived(receiver: SlowReceiver, alerts: list[Alert]) -> bool:
-    return receiver.alerts() >= {a.alert_id for a in alerts}
+def _all_arrived(receiver: Receiver, alerts: list[Alert]) -> bool:
+    return receiver.alert_ids() >= {a.alert_id for a in alerts}
 
 
 async def _settled(redis: Redis) -> bool:

@@ -28,8 +28,8 @@ from services.notifier.subscriptions import Subscription
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from shared.models import Alert
 from tests.factories import make_alert
-from tests.notifier_support import SECRET, ChatEndpoint, Receiver
-from tests.test_cli import clean_env, run_vigil
+from tests.processes import clean_env, run_vigil
+from tests.receivers import SECRET, ChatEndpoint, Receiver
 
 CHAT_TOKEN = "XXXXXXXXXXXXXXXXXXXXXXXX"
 SLACK = f"slack://T00000000/B00000000/{CHAT_TOKEN}"

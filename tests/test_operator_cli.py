@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from shared.bus import StreamBus
 from shared.streams import ARTICLES, CLASSIFIER_GROUP
-from tests.test_cli import clean_env, run_vigil
+from tests.processes import clean_env, run_vigil
 
 SECRET = "whsec_c3VwZXJzZWNyZXRzdXBlcnNlY3JldA=="
 

@@ -9,7 +9,7 @@ from services.poller.sources import Source
 from services.settings import Settings
 from shared.models import Article
 from tests.helpers import local_server, wait_for
-from tests.test_poller_support import poller_settings, published, rss, running
+from tests.poller_support import poller_settings, published, rss, running
 
 STORY = (
     "Turkish troops crossed into northern Iraq overnight, the defence ministry in Ankara said. "

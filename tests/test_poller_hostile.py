@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from services.settings import Settings
 from shared.embedded_redis import free_port
 from tests.helpers import wait_for
-from tests.test_poller_support import published, state
+from tests.poller_support import published, state
 
 FEEDS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "feeds"
 PEAK_RSS_LIMIT_MIB = 400

@@ -23,7 +23,7 @@ from services.settings import Settings
 from shared.embedded_redis import free_port
 from shared.hashes import from_hash
 from tests.helpers import local_server, wait_for
-from tests.test_poller_support import poller_settings, published, rss, running, state
+from tests.poller_support import poller_settings, published, rss, running, state
 
 Probe = Callable[[], Awaitable[bool]]
 ITEMS = [

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from services.poller.sources import Source
 from services.settings import Settings
 from tests.helpers import local_server, wait_for
-from tests.test_poller_support import poller_settings, published, rss, running
+from tests.poller_support import poller_settings, published, rss, running
 
 
 class Hub:

@@ -14,7 +14,7 @@ from services.poller.state import StateStore
 from shared.bus import StreamBus
 from shared.streams import ALERTS, NOTIFIER_GROUP
 from tests.factories import make_alert
-from tests.test_cli import clean_env, run_vigil
+from tests.processes import clean_env, run_vigil
 
 SECRET = "whsec_c3VwZXJzZWNyZXRzdXBlcnNlY3JldA=="
 

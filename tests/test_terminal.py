@@ -20,7 +20,7 @@ from services.app import DEFAULTS_DIR
 from services.poller.state import StateStore
 from shared.embedded_redis import free_port
 from tests.helpers import wait_for
-from tests.test_cli import VIGIL, clean_env
+from tests.processes import VIGIL, clean_env
 
 DEAD = ("dead-a", "dead-b", "dead-c")
 FAILURES = 3  # each unreachable source fails at least this often before the run ends

@@ -11,7 +11,7 @@ from shared.connection import connect, ensure_access, is_cluster
 from shared.embedded_redis import EmbeddedRedis, free_port
 from shared.settings import ConfigError
 from tests.conftest import PASSWORD
-from tests.test_cli import clean_env, run_vigil
+from tests.processes import clean_env, run_vigil
 from tests.topologies import MASTER_NAME, ClusterDeployment, SentinelDeployment
 
 
