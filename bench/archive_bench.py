@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.archive.records import Query
 from services.archive.settings import ArchiveSettings
-from services.archive.store import AlertArchive, Query
+from services.archive.store import AlertArchive
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.models import Alert, Article, Claim, Classification

@@ -7,16 +7,11 @@ import time
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from services.archive.keys import CLAIMANTS, INDEXES, entry_score, short_id
+from services.archive.records import Query
 from services.archive.service import ArchiveService
 from services.archive.settings import ArchiveSettings
-from services.archive.store import (
-    CLAIMANTS,
-    INDEXES,
-    AlertArchive,
-    Query,
-    entry_score,
-    short_id,
-)
+from services.archive.store import AlertArchive
 from services.settings import Settings
 from shared.bus import StreamBus
 from shared.streams import ALERTS, DEAD

@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from services.archive.store import AlertArchive, Query, Story
+from services.archive.reader import ArchiveReader
+from services.archive.records import Query, Story
 from services.console.live import LiveFeed
 from services.console.pages import fragment, render
 from shared.vocabulary import Vocabulary, published_vocabulary
@@ -47,7 +48,7 @@ def score(story: Story) -> int:
 class AlertViews:
     """``/`` (the alerts), ``/alerts/{id}`` (one story) and ``/events`` (live stories)."""
 
-    def __init__(self, archive: AlertArchive, live: LiveFeed) -> None:
+    def __init__(self, archive: ArchiveReader, live: LiveFeed) -> None:
         self.archive = archive
         self.live = live
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.archive.store import AlertArchive
+from services.archive.reader import ArchiveReader
 from services.console.pages import render
 from shared.vocabulary import published_vocabulary
 
@@ -22,7 +22,7 @@ def _page(request: web.Request) -> int:
 class ClaimViews:
     """``/claims`` (a theater's timeline) and ``/claims/claimant`` (one claimant's claims)."""
 
-    def __init__(self, archive: AlertArchive) -> None:
+    def __init__(self, archive: ArchiveReader) -> None:
         self.archive = archive
         self.redis = archive.redis
 

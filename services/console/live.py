@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from services.archive.store import AlertArchive, Story
+from services.archive.reader import ArchiveReader
+from services.archive.records import Story
 from shared.aio import Wakeup
 from shared.bus import TRANSIENT_ERRORS
 
@@ -29,7 +30,7 @@ class LiveFeed:
 
     name = "console"
 
-    def __init__(self, archive: AlertArchive, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, archive: ArchiveReader, poll_seconds: float = POLL_SECONDS) -> None:
         self.archive = archive
         self.poll_seconds = poll_seconds
         self._listeners: set[asyncio.Queue[Story | None]] = set()

@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
-from services.archive.store import AlertArchive
+from services.archive.reader import ArchiveReader
 from services.console import metrics
 from services.console.alerts import AlertViews
 from services.console.claims import ClaimViews
@@ -58,7 +58,7 @@ class Console:
     ) -> None:
         self.settings = settings
         self.sessions = Sessions(redis, settings)
-        archive = AlertArchive(redis, settings.archive)
+        archive = ArchiveReader(redis)
         self.live = LiveFeed(archive)
         self.views = (
             AlertViews(archive, self.live),
