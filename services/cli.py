@@ -66,7 +66,7 @@ def _settings() -> Settings:
 
 
 def _run(names: Sequence[str], settings: Settings, terminal: TerminalView | None = None) -> None:
-    from services.app import run_services  # noqa: PLC0415 - imports every service
+    from services.runner import run_services  # noqa: PLC0415 - imports every service
 
     asyncio.run(run_services(settings, names, terminal=terminal))  # type: ignore[arg-type]
 

@@ -6,7 +6,7 @@ import click
 import orjson
 from redis.asyncio import Redis
 
-from services.redis_cli import with_redis
+from services.operator_redis import with_redis
 from shared.bus import StreamBus
 from shared.settings import ConfigError
 

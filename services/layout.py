@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.notifier.jobs import OLD_PREFIX, PREFIX
 from services.poller.dedupe import SEEN_KEY
 from shared.connection import is_cluster
-from shared.streams import ALERTS, ARTICLES, DELIVERIES, companion
+from shared.logging import get_logger
+from shared.streams import ALERTS, ARTICLES, REPLAYS, companion
 
-log = structlog.get_logger(component="layout")
+log = get_logger("layout")
 
 LAYOUT_KEY = "vigil:layout"
 LAYOUT = "2"  # hash tags for the notifier, the poller's dedupe state and the bus's errors
@@ -40,7 +40,7 @@ def _rules() -> list[tuple[str, Callable[[str], str]]]:
         ("vigil:poller:seen", lambda _: SEEN_KEY),
         ("vigil:poller:story:*", _beside(ARTICLES, "vigil:poller:")),
     ]
-    rules += [(f"{s}:errors:*", _beside(s, f"{s}:")) for s in (ARTICLES, ALERTS, DELIVERIES)]
+    rules += [(f"{s}:errors:*", _beside(s, f"{s}:")) for s in (ARTICLES, ALERTS, REPLAYS)]
     return rules
 
 

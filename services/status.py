@@ -12,18 +12,18 @@ from redis.asyncio import Redis
 
 from services.notifier.jobs import waiting_jobs
 from services.notifier.store import SubscriptionStore
+from services.operator_redis import with_redis
 from services.poller.cli import configured_sources, source_rows
 from services.poller.sources import Source
-from services.redis_cli import with_redis
 from shared.bus import StreamBus
-from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
+from shared.streams import ALERTS, ARTICLES, DEAD, REPLAYS
 
 
 async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
     """Everything ``vigil status`` shows, as plain data."""
     bus = StreamBus(redis)
     streams = []
-    for stream in (ARTICLES, ALERTS, DELIVERIES, DEAD):
+    for stream in (ARTICLES, ALERTS, REPLAYS, DEAD):
         groups = [asdict(g) for g in await bus.group_status(stream)]
         streams.append({"stream": stream, "length": int(await redis.xlen(stream)),
                         "groups": groups})  # fmt: skip

@@ -72,7 +72,7 @@ def configure_logging(
     root.setLevel(max(level, logging.WARNING))
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A logger bound to a component name."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(component=name)
+def get_logger(component: str) -> structlog.stdlib.BoundLogger:
+    """The logger of every module: each line it writes carries ``component``."""
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(component=component)
     return logger

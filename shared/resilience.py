@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import structlog
 from redis.asyncio import Redis
 from redis.exceptions import (
     AskError,
@@ -37,9 +36,10 @@ from shared import metrics
 from shared.aio import sleep_or_stop
 from shared.connection import current_master, drop_connections
 from shared.durability import NotReplicatedError
+from shared.logging import get_logger
 from shared.retry import RECONNECT, RetryPolicy
 
-log = structlog.get_logger(component="redis")
+log = get_logger("redis")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,  # resets, refusals; LOADING (BusyLoadingError); no master known yet

@@ -12,7 +12,6 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -20,10 +19,11 @@ from shared import signals
 from shared.aio import sleep_or_stop
 from shared.bus import TRANSIENT_ERRORS, StreamBus
 from shared.health import health_app
+from shared.logging import get_logger
 from shared.resilience import follow_master
 from shared.settings import HttpSettings
 
-log = structlog.get_logger(component="runtime")
+log = get_logger("runtime")
 
 GAUGE_INTERVAL_SECONDS = 5.0
 FORCED_STOP_MARGIN_SECONDS = 5.0

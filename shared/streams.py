@@ -13,7 +13,9 @@ from shared.models import SCHEMA_VERSION, Message
 ARTICLES = "vigil:articles"
 ALERTS = "vigil:alerts"
 DEAD = "vigil:dead"
-DELIVERIES = "vigil:deliveries"  # notifier jobs put back by `vigil dlq replay`
+# Notifier jobs put back by `vigil dlq replay`; the stream keeps the name it had when it was
+# called DELIVERIES, so that existing deployments find their entries.
+REPLAYS = "vigil:deliveries"
 
 CLASSIFIER_GROUP = "classifier"
 NOTIFIER_GROUP = "notifier"

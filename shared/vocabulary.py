@@ -16,16 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 from redis.asyncio import Redis
+
+from shared.logging import get_logger
 
 VOCABULARY_KEY = "vigil:vocabulary"
 Kind = Literal["theaters", "stances"]
 KINDS: tuple[Kind, ...] = ("theaters", "stances")
 _CONTEXT = "vocabulary"
 
-log = structlog.get_logger(component="vocabulary")
+log = get_logger("vocabulary")
 
 
 class Vocabulary(BaseModel):

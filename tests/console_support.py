@@ -15,7 +15,7 @@ import aiohttp
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from services.app import run_services
+from services.runner import run_services
 from services.settings import Settings
 from tests.helpers import wait_for
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.app import ALL_SERVICES, run_services
+from services.runner import ALL_SERVICES, run_services
 from services.settings import Settings
 from tests.helpers import local_server, wait_for
 from tests.receivers import SECRET, Received, Receiver

@@ -30,7 +30,7 @@ from services.poller.sources import Source
 from services.poller.state import SourceState
 from services.settings import Settings
 from tests.helpers import local_server, wait_for
-from tests.test_poller_support import poller_settings, published, running, state
+from tests.poller_support import poller_settings, published, running, state
 from tests.test_poller_units import GDELT, SITEMAP
 
 HUB = "https://hub.test/"

@@ -31,7 +31,8 @@ from shared.embedded_redis import free_port
 from shared.models import Alert
 from tests.factories import make_alert
 from tests.helpers import posting_to
-from tests.notifier_support import T0, ChatEndpoint, Receiver, Reply, webhook
+from tests.notifier_support import T0, webhook
+from tests.receivers import ChatEndpoint, Receiver, Reply, served
 from tests.test_notifier_email import Mailbox
 
 
@@ -52,13 +53,11 @@ Harness = Callable[[Settings, bool], AbstractAsyncContextManager[Target]]
 
 @asynccontextmanager
 async def webhook_target(settings: Settings, failing: bool) -> AsyncIterator[Target]:
-    receiver = Receiver(answer=(lambda: Reply(500)) if failing else None)
-    async with posting_to(receiver.handle) as url:
-        receiver.url = url
+    async with served(Receiver(answer=(lambda: Reply(500)) if failing else None)) as receiver:
         yield Target(
             settings,
             webhook(receiver),
-            lambda: [orjson.dumps(payload).decode() for _, payload in receiver.requests],
+            lambda: [orjson.dumps(r.payload).decode() for r in receiver.requests],
         )
 
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from redis import Redis as SyncRedis
 
-from services.app import DEFAULT_SOURCES
+from services.runner import DEFAULT_SOURCES
 from shared.embedded_redis import EmbeddedRedis
 from tests.helpers import wait_for
 from tests.processes import VIGIL, clean_env, run_vigil

@@ -26,8 +26,8 @@ from shared.streams import (
     ARTICLES,
     CLASSIFIER_GROUP,
     DEAD,
-    DELIVERIES,
     NOTIFIER_GROUP,
+    REPLAYS,
 )
 from tests.factories import make_alert
 from tests.helpers import wait_for
@@ -88,7 +88,7 @@ async def test_bus_and_poller_state_on_a_cluster(cluster_client: Redis, settings
     await queue.put(job, time.time())
     await bus.dead_letter(stream=ALERTS, group=NOTIFIER_GROUP, entry_id=entry_id, fields=fields,
                           reason="rejected: test", deliveries=1)  # fmt: skip
-    await bus.dead_letter(stream=DELIVERIES, group=NOTIFIER_GROUP, entry_id=job.id,
+    await bus.dead_letter(stream=REPLAYS, group=NOTIFIER_GROUP, entry_id=job.id,
                           fields={"data": "{}"}, reason="rejected: gone", deliveries=1,
                           ack=False, also=lambda pipe: queue.forget(pipe, job))  # fmt: skip
     [status] = await bus.group_status(ALERTS)

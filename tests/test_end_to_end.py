@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from services.app import ALL_SERVICES, run_services
+from services.runner import ALL_SERVICES, run_services
 from services.settings import Settings
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
 from tests.helpers import local_server, wait_for

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from services.settings import Settings
 from shared.aio import sleep_or_stop
 from shared.embedded_redis import EmbeddedRedis
-from shared.streams import ALERTS, ARTICLES, DELIVERIES
+from shared.streams import ALERTS, ARTICLES, REPLAYS
 from tests.helpers import background, wait_for
 from tests.pipeline import running_pipeline
 from tests.topologies import NO_SYNC_DELAY, SentinelDeployment
@@ -108,7 +108,7 @@ def _redis_errors() -> float:
     return sum(
         REGISTRY.get_sample_value("vigil_bus_errors_total", {"stream": s, "kind": "connection"})
         or 0.0
-        for s in (ARTICLES, ALERTS, DELIVERIES)
+        for s in (ARTICLES, ALERTS, REPLAYS)
     )
 
 

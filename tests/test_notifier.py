@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from services.notifier.channels.registry import lease_seconds
 from services.notifier.jobs import JOBS, DeliveryJob, due_key, job_id
 from services.notifier.service import NotifierService
-from services.notifier.state import DeliveryState
+from services.notifier.state import EndpointState
 from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
 from services.notifier.store import VERSION as SUBSCRIPTIONS_VERSION
 from services.notifier.subscriptions import load_subscriptions
@@ -165,7 +165,7 @@ async def test_a_slow_endpoint_times_out_and_is_retried(
                        clock) as service:  # fmt: skip
         await publish(redis, make_alert("a1"))
 
-        async def failure_recorded() -> DeliveryState | None:
+        async def failure_recorded() -> EndpointState | None:
             state = await service.store.state("analyst")
             return state if state.last_error else None
 
@@ -313,12 +313,12 @@ async def test_a_failed_probe_opens_the_circuit_again(
     assert len(receiver.requests) == 1
 
 
-async def _delivered(service: NotifierService, count: int) -> DeliveryState | None:
+async def _delivered(service: NotifierService, count: int) -> EndpointState | None:
     state = await service.store.state("analyst")
     return state if state.delivered == count else None
 
 
-async def _open_state(service: NotifierService, after: float = 0.0) -> DeliveryState | None:
+async def _open_state(service: NotifierService, after: float = 0.0) -> EndpointState | None:
     state = await service.store.state("analyst")
     return state if state.circuit_open_until > after else None
 
@@ -560,7 +560,7 @@ PRIMED = [
 _EXPOSITION = """
 import sys
 from prometheus_client import generate_latest
-import services.app  # as in `vigil notifier`, which registers every service's metrics
+import services.runner  # as in `vigil notifier`, which registers every service's metrics
 from services.notifier.service import NotifierService
 from services.settings import Settings
 from shared.connection import connect

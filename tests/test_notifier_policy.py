@@ -16,20 +16,20 @@ from services.notifier.policy import (
     RATE_LIMITED,
     DeadLetter,
     Decision,
-    Deliver,
     Delivered,
     Disable,
     Fold,
     Pause,
     Result,
     Retry,
+    Send,
     Subscriber,
     decide,
     draw,
     trips,
 )
 from services.notifier.settings import NotifierSettings
-from services.notifier.state import DeliveryState, Window
+from services.notifier.state import EndpointState, Window
 from services.notifier.subscriptions import Subscription
 from shared.retry import RetryPolicy
 from tests.factories import make_alert
@@ -62,7 +62,7 @@ def subscription(channel: str = "webhook", **extra: Any) -> Subscription:
 
 
 def subscriber(channel: str = "webhook", window: Window | None = None, **state: Any) -> Subscriber:
-    return Subscriber(subscription(channel), DeliveryState(**state), window)
+    return Subscriber(subscription(channel), EndpointState(**state), window)
 
 
 def failures(*periods: int, each: int = 1, ok: int = 0) -> Window:
@@ -113,12 +113,12 @@ BEFORE = [
         Pause(job(), NOW + 7, "paused"), subscriber=subscriber(paused_until=NOW + 7)),
     Row("an open circuit holds jobs without an attempt", None,
         Pause(job(), NOW + 100, "circuit_open"), subscriber=subscriber(**OPEN)),
-    Row("the probe of a half-open circuit is delivered", None, Deliver(probe=True),
+    Row("the probe of a half-open circuit is delivered", None, Send(probe=True),
         subscriber=subscriber(**HALF_OPEN_PROBE)),
     Row("other jobs wait for the probe's lease to end", None,
         Pause(job(), NOW + 25, "circuit_open"), subscriber=subscriber(**HALF_OPEN_OTHER)),
-    Row("a closed circuit delivers", None, Deliver()),
-    Row("a pause that ended is no pause", None, Deliver(),
+    Row("a closed circuit delivers", None, Send()),
+    Row("a pause that ended is no pause", None, Send(),
         subscriber=subscriber(paused_until=NOW - 1)),
 ]  # fmt: skip
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 from redis.asyncio import Redis
 
-from services.app import DEFAULTS_DIR
 from services.poller.state import StateStore
+from services.runner import DEFAULTS_DIR
 from shared.embedded_redis import free_port
 from tests.helpers import wait_for
 from tests.processes import VIGIL, clean_env

@@ -33,7 +33,8 @@ from shared.vocabulary import (
 from tests.console_support import console_settings, csrf_of, logged_in, running_console
 from tests.factories import make_alert
 from tests.helpers import background, wait_for
-from tests.notifier_support import SECRET, FakeClock, Receiver, fast, publish, running, webhook
+from tests.notifier_support import FakeClock, fast, publish, running, webhook
+from tests.receivers import SECRET, Receiver
 
 ZEMBLA = ("Turkish troops deploy to Zembla",
           "Turkish troops were deployed to Zembla, the Turkish defence ministry said.")  # fmt: skip
@@ -135,8 +136,8 @@ async def test_a_theater_added_by_a_reload_flows_to_subscribers(
             await StreamBus(redis).publish(ARTICLES, Article(
                 id="z1", url="https://wire.example/z1", title=ZEMBLA[0], text=ZEMBLA[1],
                 source="wire", language="en"))  # fmt: skip
-            [(_, body)] = await wait_for(lambda: receiver.requests, message="the alert delivered")
-    assert body["data"]["classification"]["theaters"] == ["zembla"]
+            [received] = await wait_for(lambda: receiver.requests, message="the alert delivered")
+    assert received.payload["data"]["classification"]["theaters"] == ["zembla"]
 
 
 async def _holds(redis: Redis, theater: str) -> Vocabulary | None:

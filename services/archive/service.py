@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import structlog
 from redis.asyncio import Redis
 
 from services.archive.store import AlertArchive
 from services.settings import Settings
 from shared.aio import sleep_or_stop
 from shared.bus import TRANSIENT_ERRORS, Delivery, StreamBus
+from shared.logging import get_logger
 from shared.models import Alert
 from shared.streams import ALERTS, ARCHIVE_GROUP
 
-log = structlog.get_logger(component="archive")
+log = get_logger("archive")
 
 
 def _nothing() -> None:

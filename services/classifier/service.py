@@ -13,7 +13,6 @@ import signal
 import time
 from pathlib import Path
 
-import structlog
 from redis.asyncio import Redis
 
 from services.classifier import metrics
@@ -22,12 +21,13 @@ from services.classifier.lexicon import LexiconError, load_lexicon
 from services.settings import Settings
 from shared.aio import Wakeup
 from shared.bus import Delivery, StreamBus
+from shared.logging import get_logger
 from shared.models import Alert, Article
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
 from shared.vocabulary import publish_vocabulary
 
-log = structlog.get_logger(component="classifier")
+log = get_logger("classifier")
 
 
 def alert_id_for(article: Article) -> str:

@@ -12,14 +12,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import structlog
-
 from services.archive.reader import ArchiveReader
 from services.archive.records import Story
 from shared.aio import Wakeup
 from shared.bus import TRANSIENT_ERRORS
+from shared.logging import get_logger
 
-log = structlog.get_logger(component="console")
+log = get_logger("console")
 
 POLL_SECONDS = 1.0
 QUEUE_LENGTH = 100

@@ -9,7 +9,6 @@ URL, and leaving them untouched keeps the stored ones.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -18,8 +17,8 @@ from redis.asyncio import Redis
 
 from services.console.forms import LIST_FILTERS, field_errors, subscription_data
 from services.console.pages import fragment, render, see_other
-from services.notifier.admin import Notifier, test_alert
 from services.notifier.channels.registry import CHANNELS
+from services.notifier.control import Notifier, sample_alert
 from services.notifier.deliverylog import DeliveryLog
 from services.notifier.jobs import JOBS
 from services.notifier.queue import JobQueue
@@ -212,7 +211,7 @@ class SubscriptionViews:
 
     async def send_test(self, request: web.Request) -> web.Response:
         subscription = await self._existing(request)
-        await self.notifier.send_test(subscription, test_alert(subscription.id, datetime.now(UTC)))
+        await self.notifier.send_test(subscription, sample_alert(subscription.id))
         raise see_other(f"/subscriptions/{subscription.id}", "test")
 
     async def rotate(self, request: web.Request) -> web.Response:

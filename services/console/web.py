@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
-import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -27,8 +26,9 @@ from services.console.session import SESSION, Sessions, same_origin
 from services.console.subscriptions import ConsoleNotifier, SubscriptionViews
 from services.poller.sources import Source
 from services.settings import Settings
+from shared.logging import get_logger
 
-log = structlog.get_logger(component="console")
+log = get_logger("console")
 
 FRAGMENT = "X-Vigil-Fragment"  # set by console.js when it refreshes part of a page
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

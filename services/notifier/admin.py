@@ -8,24 +8,24 @@ requests. Invalid input gets a 4xx whose message names the field.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import orjson
-import structlog
+import yaml
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.notifier.store import SubscriptionStore, UnreadableSubscriptionError
+from services.notifier.control import Notifier, sample_alert
+from services.notifier.store import UnreadableSubscriptionError
 from services.notifier.subscriptions import Subscription, keep_masked, new_subscription
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
-from services.settings import Settings
-from shared.models import Alert, Article, Claim, Classification
+from shared.logging import get_logger
 from shared.resilience import TRANSIENT_ERRORS
 from shared.settings import describe_validation_error
 from shared.vocabulary import published_vocabulary
 
-log = structlog.get_logger(component="admin")
+log = get_logger("admin")
 
 BASE = "/api/v1"
 
@@ -49,48 +49,6 @@ _HTTP: dict[int, type[web.HTTPException]] = {
 }
 
 
-def test_alert(subscription_id: str, now: datetime) -> Alert:
-    """The sample alert sent by "send a test event"."""
-    article = Article(
-        id=f"test-{subscription_id}",
-        url="https://example.org/vigil-test-event",
-        title="Vigil test event: Turkish drones reported over a test theater",
-        text="This is a test event sent from the Vigil admin API.",
-        source="vigil-test",
-        published_at=now,
-        fetched_at=now,
-    )
-    claim = Claim(
-        claimant="Vigil",
-        stance="report",
-        evidence="This is a test event sent from the Vigil admin API.",
-    )
-    verdict = Classification(
-        id=article.id,
-        flagged=True,
-        score=1.0,
-        theaters=["other"],
-        stances=["report"],
-        claims=[claim],
-        evidence=[claim.evidence],
-    )
-    return Alert(alert_id=f"alert_test_{subscription_id}", article=article, classification=verdict)
-
-
-class Notifier(Protocol):
-    """What the admin API needs of a running notifier."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def store(self) -> SubscriptionStore: ...
-
-    async def send_test(self, subscription: Subscription, alert: Alert) -> str:
-        """Schedule a test event for ``subscription`` now; returns its job id."""
-        ...
-
-
 class AdminApi:
     """Routes of the admin API over a running notifier."""
 
@@ -99,6 +57,7 @@ class AdminApi:
         self.store = service.store
         token = service.settings.admin_token
         self._token = token.get_secret_value().encode() if token else None
+        self._openapi = openapi_document()  # read at start: a broken file fails early
 
     def setup(self, app: web.Application) -> None:
         app.middlewares.append(self._auth)
@@ -182,7 +141,7 @@ class AdminApi:
         return {**subscription.public(), "state": state.__dict__}
 
     async def openapi(self, _: web.Request) -> web.Response:
-        return _json(openapi_document())
+        return _json(self._openapi)
 
     async def list(self, _: web.Request) -> web.Response:
         return _json({"subscriptions": [await self._view(s) for s in await self.store.all()]})
@@ -237,82 +196,18 @@ class AdminApi:
 
     async def send_test(self, request: web.Request) -> web.Response:
         subscription = await self._existing(request)
-        alert = test_alert(subscription.id, datetime.now(UTC))
+        alert = sample_alert(subscription.id)
         job_id = await self.service.send_test(subscription, alert)
         return _json({"job_id": job_id, "status": "scheduled"}, status=202)
 
 
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+
+
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of this API."""
-    ref = {"$ref": "#/components/schemas/Subscription"}
-    error = {
-        "description": "error",
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "properties": {"error": {"type": "string"}}}
-            }
-        },
-    }
-    item = {
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    }
-    body = {"required": True, "content": {"application/json": {"schema": ref}}}
-    ok = {"description": "the subscription", "content": {"application/json": {"schema": ref}}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Vigil admin API", "version": "1"},
-        "components": {
-            "schemas": {"Subscription": Subscription.model_json_schema()},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            f"{BASE}/subscriptions": {
-                "get": {
-                    "summary": "List subscriptions with their delivery state",
-                    "responses": {"200": {"description": "subscriptions"}, "401": error},
-                },
-                "post": {
-                    "summary": "Create a subscription",
-                    "requestBody": body,
-                    "responses": {"201": ok, "409": error, "422": error, "401": error},
-                },
-            },
-            f"{BASE}/subscriptions/{{id}}": {
-                **item,
-                "get": {"summary": "Show one", "responses": {"200": ok, "404": error}},
-                "put": {
-                    "summary": "Create or replace",
-                    "requestBody": body,
-                    "responses": {"200": ok, "201": ok, "422": error},
-                },
-                "patch": {
-                    "summary": "Change some fields",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    "responses": {"200": ok, "404": error, "422": error},
-                },
-                "delete": {
-                    "summary": "Delete",
-                    "responses": {"204": {"description": "deleted"}, "404": error},
-                },
-            },
-            f"{BASE}/subscriptions/{{id}}/disable": {
-                **item,
-                "post": {"summary": "Stop deliveries", "responses": {"200": ok, "404": error}},
-            },
-            f"{BASE}/subscriptions/{{id}}/enable": {
-                **item,
-                "post": {"summary": "Resume deliveries", "responses": {"200": ok, "404": error}},
-            },
-            f"{BASE}/subscriptions/{{id}}/test": {
-                **item,
-                "post": {
-                    "summary": "Send a test event",
-                    "responses": {"202": {"description": "scheduled"}, "404": error},
-                },
-            },
-        },
-    }
+    """The OpenAPI 3.1 description of this API: ``openapi.yaml`` with the subscription's
+    schema as the model declares it."""
+    document: dict[str, Any] = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
+    del document["x-shared"]
+    document["components"]["schemas"]["Subscription"] = Subscription.model_json_schema()
+    return document

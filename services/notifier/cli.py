@@ -11,8 +11,8 @@ import click
 import orjson
 from redis.asyncio import Redis
 
-from services.notifier.admin import test_alert
 from services.notifier.channels.registry import job_queue
+from services.notifier.control import sample_alert
 from services.notifier.intake import Intake
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import (
@@ -22,7 +22,7 @@ from services.notifier.subscriptions import (
     load_subscriptions,
 )
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
-from services.redis_cli import with_redis
+from services.operator_redis import with_redis
 from services.settings import load_settings
 from shared.settings import ConfigError
 from shared.vocabulary import Vocabulary, published_vocabulary
@@ -193,7 +193,7 @@ def test(subscription_id: str) -> None:
         if subscription is None:
             return None
         intake = Intake(job_queue(redis, load_settings()), store, clock=time.time)
-        return await intake.send_test(subscription, test_alert(subscription_id, datetime.now(UTC)))
+        return await intake.send_test(subscription, sample_alert(subscription_id))
 
     queued = with_redis(run)
     if queued is None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import orjson
-import structlog
 from redis.asyncio import Redis
 
 from services.notifier.channels.base import SendResult
 from services.notifier.jobs import PREFIX, DeliveryJob
 from shared.bus import TRANSIENT_ERRORS
+from shared.logging import get_logger
 
-log = structlog.get_logger(component="notifier")
+log = get_logger("notifier")
 
 
 def log_key(subscription_id: str) -> str:

@@ -27,12 +27,12 @@ from services.notifier.policy import (
     WINDOW_PERIODS,
     DeadLetter,
     Decision,
-    Deliver,
     Delivered,
     Disable,
     Fold,
     Pause,
     Retry,
+    Send,
     Subscriber,
     decide,
 )
@@ -42,12 +42,13 @@ from services.notifier.subscriptions import Subscription
 from services.settings import Settings
 from shared.aio import Wakeup, sleep_or_stop
 from shared.bus import StreamBus
+from shared.logging import get_logger
 from shared.metrics import STAGE_SECONDS
 from shared.resilience import TRANSIENT_ERRORS, Backoff
-from shared.streams import DELIVERIES, NOTIFIER_GROUP, encode
+from shared.streams import NOTIFIER_GROUP, REPLAYS, encode
 from shared.taskpool import Task, TaskPool
 
-log = structlog.get_logger(component="notifier")
+log = get_logger("notifier")
 
 GAUGE_INTERVAL_SECONDS = 5.0
 # Attempts that say something about the endpoint's health (the breaker's window).
@@ -55,7 +56,7 @@ _COUNTED = {"delivered": False, "retry": True}
 
 
 class Dispatcher:
-    """Delivers due jobs with bounded concurrency."""
+    """Dispatches due jobs with bounded concurrency."""
 
     def __init__(
         self,
@@ -83,17 +84,17 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim due jobs and deliver them until ``stop``; then give in-flight sends the grace."""
+        """Claim due jobs and dispatch them until ``stop``; then give in-flight sends the grace."""
         gauges = asyncio.create_task(self._refresh_gauges(stop))
         try:
-            await self._dispatch(stop)
+            await self._claim_loop(stop)
             await self._drain()
         finally:
             gauges.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gauges
 
-    async def _dispatch(self, stop: asyncio.Event) -> None:
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
         backoff = Backoff(self.queue.redis, log, "notifier.redis_error")
         while not stop.is_set():
             free = self.in_flight.free
@@ -109,7 +110,7 @@ class Dispatcher:
                 await backoff.pause(stop, error)
                 continue
             for job in jobs:
-                self.in_flight.spawn(job.id, self._deliver_safely(job))
+                self.in_flight.spawn(job.id, self._dispatch_safely(job))
             if len(jobs) < free:
                 await self._wake.wait(stop, self.config.poll_interval_seconds)
 
@@ -135,21 +136,21 @@ class Dispatcher:
                 log.warning("notifier.gauges_failed", error=str(error))
             await sleep_or_stop(stop, GAUGE_INTERVAL_SECONDS)
 
-    async def _deliver_safely(self, job: DeliveryJob) -> None:
+    async def _dispatch_safely(self, job: DeliveryJob) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, subscription=job.subscription_id)
         try:
-            await self.deliver(job)
+            await self.dispatch(job)
         except TRANSIENT_ERRORS as error:
             # The job stays in the schedule under its lease and is tried again after it.
             log.warning("notifier.deliver_interrupted", error=str(error))
 
-    async def deliver(self, job: DeliveryJob) -> None:
+    async def dispatch(self, job: DeliveryJob) -> None:
         """One turn of a claimed job: ask the policy, send if it says so, carry out the end."""
         now = self.clock()
         subscriber = await self._subscriber(job, now)
         decision = decide(None, job, subscriber, self.config, now)
         subscription = subscriber.subscription
-        if isinstance(decision, Deliver) and subscription is not None:
+        if isinstance(decision, Send) and subscription is not None:
             if await self._take_slot(subscription, now):
                 await self._attempt(job, subscription, subscriber)
                 return
@@ -254,8 +255,8 @@ class Dispatcher:
                 metrics.DELIVERIES.labels(channel, "disabled").inc()
                 log.warning("notifier.subscription_disabled", reason=reason)
                 await self._dead_letter(dead, reason, channel, now, known=True)
-            case Deliver():  # only without a subscription, which the policy dead-letters
-                raise AssertionError("deliver without a subscription")
+            case Send():  # only without a subscription, which the policy dead-letters
+                raise AssertionError("send without a subscription")
 
     async def _delivered(self, job: DeliveryJob, channel: str, now: float, *, close: bool) -> None:
         await self.queue.finish(job)
@@ -290,7 +291,7 @@ class Dispatcher:
     ) -> None:
         """Keep the job with its history in ``vigil:dead``; ``vigil dlq replay`` resends it."""
         dead_id = await self.bus.dead_letter(
-            stream=DELIVERIES,
+            stream=REPLAYS,
             group=NOTIFIER_GROUP,
             entry_id=job.id,
             fields=encode(job),

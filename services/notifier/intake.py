@@ -11,19 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-import structlog
-
 from services.notifier import metrics
 from services.notifier.jobs import Attempt, Clock, DeliveryJob, digest_job, job_id, story_key
 from services.notifier.queue import JobQueue
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
 from shared.bus import Delivery
+from shared.logging import get_logger
 from shared.models import Alert
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.vocabulary import KINDS, Vocabulary, published_vocabulary
 
-log = structlog.get_logger(component="notifier")
+log = get_logger("notifier")
 
 
 def _nothing() -> None:

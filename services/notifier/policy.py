@@ -2,7 +2,7 @@
 
 ``decide(result, job, subscriber, config, now)`` answers, without touching Redis or a clock:
 
-- before an attempt (``result`` None): deliver now (perhaps as the probe of a half-open
+- before an attempt (``result`` None): send now (perhaps as the probe of a half-open
   circuit), pause until the endpoint may be tried, or dead-letter (no usable subscription);
 - when the rate limiter has no slot left (:data:`RATE_LIMITED`): fold an alert into the
   subscriber's next "…and N more" message (email, chat) or pause until the next minute;
@@ -35,7 +35,7 @@ from services.notifier.channels.base import SendResult
 from services.notifier.channels.registry import CHANNELS
 from services.notifier.jobs import Attempt, DeliveryJob
 from services.notifier.settings import NotifierSettings
-from services.notifier.state import DeliveryState, Window
+from services.notifier.state import EndpointState, Window
 from services.notifier.subscriptions import Subscription
 from shared.retry import RetryPolicy
 
@@ -63,16 +63,16 @@ Result = SendResult | RateLimited | None
 @dataclass(frozen=True)
 class Subscriber:
     """What is known of the job's subscriber: its subscription (None if deleted), why a
-    stored one cannot be used, its delivery state and its recent attempts."""
+    stored one cannot be used, its endpoint's state and its recent attempts."""
 
     subscription: Subscription | None
-    state: DeliveryState = field(default_factory=DeliveryState)
+    state: EndpointState = field(default_factory=EndpointState)
     window: Window | None = None
     problem: str = ""
 
 
 @dataclass(frozen=True)
-class Deliver:
+class Send:
     """Attempt the job now; ``probe``: it is the one attempt of a half-open circuit."""
 
     probe: bool = False
@@ -130,7 +130,7 @@ class Disable:
     reason: str
 
 
-Decision = Deliver | Delivered | Retry | Pause | Fold | DeadLetter | Disable
+Decision = Send | Delivered | Retry | Pause | Fold | DeadLetter | Disable
 
 
 def decide(
@@ -155,10 +155,10 @@ def _before(job: DeliveryJob, subscriber: Subscriber, now: float) -> Decision:
         return DeadLetter(job, reason)
     if not subscription.enabled:
         return DeadLetter(job, f"subscription_disabled: {subscription.id} is disabled")
-    return _hold(job, subscriber.state, now) or Deliver()
+    return _hold(job, subscriber.state, now) or Send()
 
 
-def _hold(job: DeliveryJob, state: DeliveryState, now: float) -> Pause | Deliver | None:
+def _hold(job: DeliveryJob, state: EndpointState, now: float) -> Pause | Send | None:
     """What the endpoint's pause and circuit say before an attempt (None: nothing)."""
     if state.paused_until > now:
         return Pause(job, state.paused_until, "paused")
@@ -167,7 +167,7 @@ def _hold(job: DeliveryJob, state: DeliveryState, now: float) -> Pause | Deliver
         return Pause(job, state.circuit_open_until, "circuit_open")
     if circuit == "half-open":
         if state.probe_job == job.id and state.probe_until > now:
-            return Deliver(probe=True)
+            return Send(probe=True)
         # Another job probes: look again when its lease ends (a success closes the circuit).
         return Pause(job, max(state.probe_until, now + 1.0), "circuit_open")
     return None

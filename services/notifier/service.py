@@ -8,6 +8,26 @@ Three parts share Redis and nothing else:
 - :func:`~services.notifier.policy.decide` says what becomes of each job: sent, held, folded,
   retried, dead-lettered or its subscription disabled. A job keeps its id, the
   ``webhook-id``, through every retry, restart and replay.
+
+Words, each with one meaning in the notifier's code:
+
+- **alert**: a flagged article, from ``vigil:alerts``;
+- **job** (:class:`~services.notifier.jobs.DeliveryJob`): one message owed to one subscriber
+  (an alert, a digest, an overflow notice or a test event), durable until it is settled;
+- **send**: one try of a job through its channel (``Channel.send``); an **attempt** is a
+  send as recorded, with its outcome (:class:`~services.notifier.channels.base.SendResult`);
+- **delivered**: the outcome of an attempt that the endpoint accepted;
+- **delivery**: a job's whole way to its subscriber, every attempt included, whatever its
+  end: the *delivery policy* rules it, the *delivery log* lists its attempts, and the metric
+  ``vigil_deliveries_total`` counts how the dispatcher's turns ended;
+- **dispatch**: the dispatcher's turn with one claimed job (ask the policy, send, settle);
+- **endpoint state** (:class:`~services.notifier.state.EndpointState`): a subscriber's
+  attempts by outcome, circuit and pause;
+- **replay**: a dead-lettered job put back by ``vigil dlq replay``: it comes back through
+  the stream :data:`shared.streams.REPLAYS` (``vigil:deliveries``, named before this rule).
+
+The bus's ``Delivery`` (a stream entry handed to a consumer, with Redis's delivery count)
+belongs to the bus, not to this vocabulary.
 """
 
 from __future__ import annotations
@@ -33,7 +53,7 @@ from services.notifier.subscriptions import Subscription
 from services.settings import Settings
 from shared.bus import StreamBus
 from shared.models import Alert
-from shared.streams import ALERTS, DELIVERIES, NOTIFIER_GROUP
+from shared.streams import ALERTS, NOTIFIER_GROUP, REPLAYS
 
 
 class NotifierService:
@@ -74,14 +94,14 @@ class NotifierService:
             handler=self.intake.handle_alert,
         )
         self.replays = self.bus.consumer(
-            stream=DELIVERIES,
+            stream=REPLAYS,
             group=NOTIFIER_GROUP,
             name=settings.consumer_name,
             model=DeliveryJob,
             handler=self.intake.handle_replay,
         )
         self.admin = AdminApi(self)
-        metrics.prime_deliveries(CHANNELS, DELIVERIES, DEAD_LETTER_REASONS)
+        metrics.prime_deliveries(CHANNELS, REPLAYS, DEAD_LETTER_REASONS)
 
     def is_ready(self) -> bool:
         return self.alerts.ready

@@ -14,8 +14,8 @@ Window = Mapping[int, tuple[int, int]]
 
 
 @dataclass(frozen=True)
-class DeliveryState:
-    """How deliveries to one subscriber are going.
+class EndpointState:
+    """How one subscriber's endpoint is doing: attempts by outcome, circuit, pause.
 
     The circuit is closed while ``circuit_open_until`` is 0; open until that time; then
     half-open: one job (``probe_job``, leased until ``probe_until``) tries the endpoint.

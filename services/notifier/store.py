@@ -4,7 +4,7 @@ The YAML file is loaded at start and written over the stored copies of the ids i
 subscriptions created through the admin API or ``vigil subscriptions`` live only in Redis.
 A version counter lets replicas notice a change without re-reading every alert.
 
-Per subscriber: ``state:{id}`` (counters, circuit, pause: :class:`DeliveryState`),
+Per subscriber: ``state:{id}`` (counters, circuit, pause: :class:`EndpointState`),
 ``window:{id}`` (successes and failures per period of the breaker's window),
 ``rate:{id}:{minute}`` (messages sent in a minute) and ``log:{id}`` (the delivery log).
 """
@@ -14,23 +14,23 @@ from __future__ import annotations
 import hashlib
 from typing import Any, cast
 
-import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from services.notifier import metrics
 from services.notifier.deliverylog import log_key
 from services.notifier.jobs import PREFIX
-from services.notifier.state import DeliveryState, Window
+from services.notifier.state import EndpointState, Window
 from services.notifier.subscriptions import Subscription
 from shared.hashes import from_hash
+from shared.logging import get_logger
 from shared.settings import ConfigError, describe_validation_error
 
 SUBSCRIPTIONS = PREFIX + "subscriptions"
 VERSION = PREFIX + "subscriptions:version"
 FILE_DIGESTS = PREFIX + "subscriptions:file"  # id -> digest of the file's entry, last synced
 
-log = structlog.get_logger(component="notifier")
+log = get_logger("notifier")
 
 
 def _state_key(subscription_id: str) -> str:
@@ -181,17 +181,17 @@ class SubscriptionStore:
         await self.redis.hset(_state_key(subscription_id), "disabled_reason", reason)
         return updated
 
-    async def state(self, subscription_id: str) -> DeliveryState:
+    async def state(self, subscription_id: str) -> EndpointState:
         raw = cast(dict[str, str], await self.redis.hgetall(_state_key(subscription_id)))
-        return from_hash(DeliveryState, raw)
+        return from_hash(EndpointState, raw)
 
     async def claim_probe(
         self, subscription_id: str, job_id: str, now: float, lease: float
-    ) -> DeliveryState:
+    ) -> EndpointState:
         """Make ``job_id`` the one probe of a half-open circuit, unless another is in flight;
         returns the state after the attempt."""
         raw = await self._claim_probe(keys=[_state_key(subscription_id)], args=[job_id, now, lease])
-        return from_hash(DeliveryState, _pairs(raw))
+        return from_hash(EndpointState, _pairs(raw))
 
     async def record_attempt(
         self, subscription_id: str, *, failed: bool, period: int, periods: int, ttl: float
@@ -213,7 +213,7 @@ class SubscriptionStore:
         return window
 
     async def record_success(self, subscription_id: str, at: float, *, close: bool) -> None:
-        """A delivery: reset the failure run; ``close`` the circuit after a good probe."""
+        """Delivered: reset the failure run; ``close`` the circuit after a good probe."""
         key = _state_key(subscription_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "delivered", 1)
@@ -245,7 +245,7 @@ class SubscriptionStore:
             await pipe.execute()
 
     async def pause(self, subscription_id: str, until: float) -> None:
-        """Hold every delivery to the endpoint until ``until`` (it asked us to wait)."""
+        """Hold every job of the endpoint until ``until`` (it asked us to wait)."""
         await self.redis.hset(_state_key(subscription_id), "paused_until", until)
 
     async def take_rate_slot(self, subscription_id: str, limit: int, now: float) -> bool:

@@ -123,7 +123,7 @@ class Subscription(BaseModel):
 
     @property
     def rate_limit(self) -> int | None:
-        """Deliveries allowed per minute: the subscriber's own limit, else the channel's."""
+        """Messages allowed per minute: the subscriber's own limit, else the channel's."""
         if self.rate_limit_per_minute is not None:
             return self.rate_limit_per_minute
         return CHANNELS[self.channel].default_rate_limit

@@ -10,6 +10,7 @@ import click
 import orjson
 from redis.asyncio import Redis
 
+from services.operator_redis import with_redis
 from services.poller.adapters.base import ParseError, Tools
 from services.poller.adapters.registry import ADAPTERS
 from services.poller.articles import build_article, identify
@@ -18,7 +19,6 @@ from services.poller.pool import ParsePool
 from services.poller.schedule import Schedule
 from services.poller.sources import DEFAULT_SOURCES_FILE, Source, load_sources
 from services.poller.state import SourceState, StateStore
-from services.redis_cli import with_redis
 from services.settings import Settings, load_settings
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
 import trafilatura
 
 from services.poller import metrics
 from services.poller.articles import MAX_TEXT_CHARS
 from services.poller.fetch import Fetcher, FetchError
+from shared.logging import get_logger
 from shared.models import Article
 
-log = structlog.get_logger(component="poller")
+log = get_logger("poller")
 
 
 def extract_text(html: bytes, url: str) -> str | None:

@@ -14,7 +14,6 @@ import random
 import time
 from datetime import timedelta
 
-import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -35,12 +34,13 @@ from services.settings import Settings
 from shared.aio import Wakeup
 from shared.bus import StreamBus
 from shared.language import load_models
+from shared.logging import get_logger
 from shared.metrics import STAGE_SECONDS
 from shared.resilience import TRANSIENT_ERRORS, Backoff
 from shared.retry import EQUAL_JITTER, RetryPolicy
 from shared.taskpool import Task, TaskPool
 
-log = structlog.get_logger(component="poller")
+log = get_logger("poller")
 
 HEALTH_REFRESH_SECONDS = 30.0
 _IDLE_CHECK_SECONDS = 1.0

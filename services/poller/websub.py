@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -24,8 +23,9 @@ from services.poller.fetch import Fetcher, FetchError
 from services.poller.settings import PollerSettings
 from services.poller.sources import Source
 from shared.hashes import read_hash
+from shared.logging import get_logger
 
-log = structlog.get_logger(component="poller")
+log = get_logger("poller")
 
 PushHandler = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
 ROUTE = "/websub/{source}"

@@ -1,4 +1,9 @@
-"""Assembling services from settings: config is loaded and validated before anything starts."""
+"""Running services in one process: their config is loaded and validated before anything
+starts, then each named service's components are built and served until a stop signal.
+
+``vigil up`` runs all of them; ``vigil poller``, ``vigil classifier`` and ``vigil notifier``
+one each (the notifier's process also serves the console and keeps the archive).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import structlog
+from redis.asyncio import Redis
 
 from services.archive.service import ArchiveService
 from services.classifier.service import ClassifierService
 from services.console.web import Console
 from services.layout import migrate_layout
 from services.notifier.service import NotifierService
-from services.notifier.subscriptions import load_subscriptions
+from services.notifier.subscriptions import Subscription, load_subscriptions
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
 from services.poller.service import PollerService
 from services.poller.sources import Source, load_sources
@@ -23,10 +28,11 @@ from services.terminal import TerminalView
 from shared.bus import TRANSIENT_ERRORS
 from shared.connection import connect, ensure_access
 from shared.language import load_models
+from shared.logging import get_logger
 from shared.redis_url import parse_redis_url
 from shared.runtime import AppSetup, Component, serve
 from shared.settings import ConfigError
-from shared.streams import ALERTS, ARTICLES, DEAD, DELIVERIES
+from shared.streams import ALERTS, ARTICLES, DEAD, REPLAYS
 
 ServiceName = Literal["poller", "classifier", "notifier"]
 ALL_SERVICES: tuple[ServiceName, ...] = ("poller", "classifier", "notifier")
@@ -35,7 +41,7 @@ DEFAULTS_DIR = Path(__file__).parent / "defaults"
 DEFAULT_SOURCES = DEFAULTS_DIR / "sources.yaml"
 DEFAULT_SUBSCRIPTIONS = DEFAULTS_DIR / "subscriptions.yaml"
 
-log = structlog.get_logger(component="runtime")
+log = get_logger("runtime")
 
 
 async def run_services(
@@ -50,6 +56,30 @@ async def run_services(
     if settings.redis_url is None:
         raise ConfigError("VIGIL_REDIS_URL is required (or run `vigil up` for an embedded Redis)")
     # Validate every file before connecting to anything: bad config fails fast.
+    sources, subscriptions = _configuration(settings, names)
+    if "poller" in names or "classifier" in names:
+        # Once, before any worker: threads share it instead of each loading its own.
+        await asyncio.to_thread(load_models)
+    log.info("runtime.redis", deployment=parse_redis_url(settings.redis_url).describe())
+    redis = await _connected(settings.redis_url, settings)
+    components, setups = _components(
+        settings, redis, names, sources=sources, subscriptions=subscriptions, terminal=terminal
+    )
+    await serve(
+        components,
+        redis=redis,
+        http=settings.http,
+        streams=(ARTICLES, ALERTS, REPLAYS, DEAD),
+        app_setups=setups,
+        stop=stop,
+        grace_seconds=settings.bus.shutdown_grace_seconds,
+    )
+
+
+def _configuration(
+    settings: Settings, names: Sequence[ServiceName]
+) -> tuple[list[Source], list[Subscription]]:
+    """The sources and subscriptions files the named services read, validated."""
     sources = load_sources(settings.sources_file or DEFAULT_SOURCES) if "poller" in names else []
     subscriptions = (
         load_subscriptions(settings.subscriptions_file or DEFAULT_SUBSCRIPTIONS)
@@ -61,11 +91,12 @@ async def run_services(
             check_subscription(subscription, allow_private=settings.allow_private_targets)
         except SubscriptionRefusedError as error:
             raise ConfigError(f"subscription {subscription.id}: {error}") from error
-    if "poller" in names or "classifier" in names:
-        # Once, before any worker: threads share it instead of each loading its own.
-        await asyncio.to_thread(load_models)
-    log.info("runtime.redis", deployment=parse_redis_url(settings.redis_url).describe())
-    redis = connect(settings.redis_url, settings.bus)
+    return sources, subscriptions
+
+
+async def _connected(url: str, settings: Settings) -> Redis:
+    """A client on ``url``, its access checked and the key layout brought up to date."""
+    redis = connect(url, settings.bus)
     try:
         await ensure_access(redis)
         await migrate_layout(redis)
@@ -76,6 +107,19 @@ async def run_services(
     except ConfigError:
         await redis.aclose()
         raise
+    return redis
+
+
+def _components(
+    settings: Settings,
+    redis: Redis,
+    names: Sequence[ServiceName],
+    *,
+    sources: list[Source],
+    subscriptions: list[Subscription],
+    terminal: TerminalView | None,
+) -> tuple[list[Component], list[AppSetup]]:
+    """The components of the named services, and what they mount on the HTTP server."""
     components: list[Component] = []
     setups: list[AppSetup] = []
     if "poller" in names:
@@ -93,15 +137,7 @@ async def run_services(
         setups += [notifier.setup_app, console.setup_app]
     if terminal is not None:
         components.append(terminal.status_line(settings, redis, [s.id for s in sources]))
-    await serve(
-        components,
-        redis=redis,
-        http=settings.http,
-        streams=(ARTICLES, ALERTS, DELIVERIES, DEAD),
-        app_setups=setups,
-        stop=stop,
-        grace_seconds=settings.bus.shutdown_grace_seconds,
-    )
+    return components, setups
 
 
 def _readable_sources(settings: Settings) -> list[Source]:

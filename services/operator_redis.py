@@ -1,4 +1,5 @@
-"""Running an operator command against the configured Redis."""
+"""The Redis of an operator command (``vigil dlq``, ``vigil sources``, ``vigil status``...):
+one client on ``VIGIL_REDIS_URL`` for the command's action, closed afterwards."""
 
 from __future__ import annotations
 
