@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from services.operator_redis import with_redis
 from shared.bus import StreamBus
 from shared.settings import ConfigError
+from shared.table import render_table
 
 
 @click.group()
@@ -29,10 +30,15 @@ def list_letters(limit: int, as_json: bool) -> None:
     if not letters:
         click.echo("no dead letters")
         return
-    click.echo(f"{'DEAD ID':<20} {'STREAM':<16} {'DELIVERIES':>10}  REASON")
-    for dead_id, letter in letters:
-        reason = letter.reason if len(letter.reason) <= 70 else letter.reason[:67] + "..."
-        click.echo(f"{dead_id:<20} {letter.source_stream:<16} {letter.deliveries:>10}  {reason}")
+    rows = [
+        (dead_id, letter.source_stream, letter.deliveries, _shortened(letter.reason, 70))
+        for dead_id, letter in letters
+    ]
+    click.echo("\n".join(render_table(("DEAD ID", "STREAM", "DELIVERIES", "REASON"), rows)))
+
+
+def _shortened(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
 
 
 @dlq.command()

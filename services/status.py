@@ -17,6 +17,7 @@ from services.poller.cli import configured_sources, source_rows
 from services.poller.sources import Source
 from shared.bus import StreamBus
 from shared.streams import ALERTS, ARTICLES, DEAD, REPLAYS
+from shared.table import render_table
 
 
 async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
@@ -39,12 +40,6 @@ async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
     }
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]  # fmt: skip
-
-
 def subscription_health(row: dict[str, Any], now: float) -> str:
     state = row["state"]
     if not row["enabled"]:
@@ -59,29 +54,26 @@ def subscription_health(row: dict[str, Any], now: float) -> str:
 def render_status(data: dict[str, Any], now: float | None = None) -> str:
     """The status as a readable terminal view: three tables."""
     now = time.time() if now is None else now
-    streams: list[tuple[str, ...]] = [("STREAM", "LENGTH", "GROUP", "CONSUMERS", "PENDING", "LAG")]
+    streams: list[tuple[object, ...]] = []
     for stream in data["streams"]:
-        for group in stream["groups"] or [None]:
-            if group is None:
-                streams.append((stream["stream"], str(stream["length"]), "-", "", "", ""))
-                continue
-            lag = "?" if group["lag"] is None else str(group["lag"])
-            streams.append((stream["stream"], str(stream["length"]), group["group"],
-                            str(group["consumers"]), str(group["pending"]), lag))  # fmt: skip
-    sources: list[tuple[str, ...]] = [("SOURCE", "HEALTH", "FAILS", "ITEMS", "LAST ERROR")]
-    sources += [(str(s["id"]), str(s["health"]), str(s["consecutive_failures"]),
-                 str(s["items_seen"]), str(s["last_error"] or "")[:60])
-                for s in data["sources"]]  # fmt: skip
-    subs: list[tuple[str, ...]] = [
-        ("SUBSCRIPTION", "CHANNEL", "MODE", "STATE", "DELIVERED", "FAILED", "DEAD", "WAITING")
-    ]
-    subs += [(row["id"], row["channel"], row["mode"], subscription_health(row, now),
-              str(row["state"]["delivered"]), str(row["state"]["failed"]),
-              str(row["state"]["dead_lettered"]), str(row["jobs_waiting"]))
-             for row in data["subscriptions"]]  # fmt: skip
-    lines = [*_table(streams), "", *_table(sources), ""]
-    lines += _table(subs) if len(subs) > 1 else ["no subscriptions in Redis (no notifier ran yet)"]
+        name, length, groups = stream["stream"], stream["length"], stream["groups"]
+        streams += [(name, length, g["group"], g["consumers"], g["pending"], _lag(g["lag"]))
+                    for g in groups] or [(name, length, "-", "", "", "")]  # fmt: skip
+    sources = [(s["id"], s["health"], s["consecutive_failures"], s["items_seen"],
+                str(s["last_error"] or "")[:60]) for s in data["sources"]]  # fmt: skip
+    subs = [(row["id"], row["channel"], row["mode"], subscription_health(row, now),
+             row["state"]["delivered"], row["state"]["failed"], row["state"]["dead_lettered"],
+             row["jobs_waiting"]) for row in data["subscriptions"]]  # fmt: skip
+    lines = render_table(("STREAM", "LENGTH", "GROUP", "CONSUMERS", "PENDING", "LAG"), streams)
+    lines += ["", *render_table(("SOURCE", "HEALTH", "FAILS", "ITEMS", "LAST ERROR"), sources), ""]
+    header = ("SUBSCRIPTION", "CHANNEL", "MODE", "STATE", "DELIVERED", "FAILED", "DEAD", "WAITING")
+    none = "no subscriptions in Redis (no notifier ran yet)"
+    lines += render_table(header, subs) if subs else [none]
     return "\n".join(lines)
+
+
+def _lag(lag: int | None) -> str:
+    return "?" if lag is None else str(lag)
 
 
 @click.command()

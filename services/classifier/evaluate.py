@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 from services.classifier.detector import Detector
 from shared.models import Classification, Stance, Theater
 from shared.settings import describe_validation_error
+from shared.table import render_table
 from shared.vocabulary import Vocabulary
 
 
@@ -110,6 +111,9 @@ class Miss:
     title: str
 
 
+LANGUAGE_COLUMNS = ("language", "items", "P", "R", "F1", "theater", "stance", "claims")
+
+
 @dataclass
 class EvalReport:
     """Counts and ratios of one evaluation run (or of one language's part of it)."""
@@ -186,6 +190,17 @@ class EvalReport:
 
     def render(self) -> str:
         """A terminal report: figures, per-language table, confusion tables, every miss."""
+        flagged = [("predicted yes", self.tp, self.fp), ("predicted no", self.fn, self.tn)]
+        languages = [
+            (lang, r.total, r.precision, r.recall, r.f1,
+             r.theater_accuracy, r.stance_accuracy, r.claim_recall)
+            for lang, r in sorted(self.languages.items())
+        ]  # fmt: skip
+        columns = [*self.stances, "-"]
+        stances = [
+            (labeled, *(self.stance_confusion[(labeled, c)] for c in columns))
+            for labeled in self.stances
+        ]
         lines = [
             f"items {self.total}   precision {self.precision:.3f}   recall {self.recall:.3f}"
             f"   F1 {self.f1:.3f}",
@@ -193,29 +208,17 @@ class EvalReport:
             f"{self.stance_accuracy:.3f}   (exact stances {self.stance_exact_ratio:.3f})"
             f"   claim recall {self.claim_recall:.3f}",
             "",
-            "                 labeled flagged   labeled not",
-            f"  predicted yes  {self.tp:>15}   {self.fp:>11}",
-            f"  predicted no   {self.fn:>15}   {self.tn:>11}",
+            *render_table(("", "labeled flagged", "labeled not"), flagged, indent="  "),
             "",
-            "language  items    P      R      F1   theater stance claims",
+            *render_table(LANGUAGE_COLUMNS, languages, indent="  "),
+            "",
+            "stance confusion (rows labeled, columns predicted):",
+            *render_table(("", *(c[:6] for c in columns)), stances, indent="  "),
         ]
-        for lang, r in sorted(self.languages.items()):
-            lines.append(
-                f"  {lang:<6} {r.total:>5}  {r.precision:.3f}  {r.recall:.3f}  {r.f1:.3f}"
-                f"  {r.theater_accuracy:.3f}  {r.stance_accuracy:.3f}  {r.claim_recall:.3f}"
-            )
-        columns = [*self.stances, "-"]
-        lines += ["", "stance confusion (rows labeled, columns predicted):"]
-        lines.append("  " + " " * 15 + "".join(f"{c[:6]:>8}" for c in columns))
-        for labeled in self.stances:
-            counts = [self.stance_confusion[(labeled, c)] for c in columns]
-            lines.append(f"  {labeled:<15}" + "".join(f"{n:>8}" for n in counts))
         if self.misses:
+            misses = [(m.id, m.kind, m.expected, m.got, m.title) for m in self.misses]
             lines += ["", f"misses ({len(self.misses)}):"]
-            lines += [
-                f"  {m.id:<14} {m.kind:<15} expected {m.expected:<28} got {m.got:<28} {m.title}"
-                for m in self.misses
-            ]
+            lines += render_table(("ID", "KIND", "EXPECTED", "GOT", "TITLE"), misses, indent="  ")
         return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from services.notifier.validation import SubscriptionRefusedError, check_subscri
 from services.operator_redis import with_redis
 from services.settings import load_settings
 from shared.settings import ConfigError
+from shared.table import render_table
 from shared.vocabulary import Vocabulary, published_vocabulary
 from shared.yamlfile import parse_yaml
 
@@ -34,22 +35,18 @@ def _when(epoch: float | None) -> str:
 
 
 def render_overview(rows: list[dict[str, Any]]) -> str:
-    """Subscriptions and their delivery state as a table."""
+    """Subscriptions and their endpoints' state as a table."""
     if not rows:
         return "no subscriptions"
-    lines = [
-        f"{'ID':<20} {'CHANNEL':<8} {'MODE':<8} {'ENABLED':<8} {'DELIVERED':>9} "
-        f"{'FAILED':>6} {'DEAD':>5}  LAST SUCCESS         LAST ERROR"
-    ]
-    for row in rows:
-        sub, state = row["subscription"], row["state"]
-        enabled = "yes" if sub["enabled"] else "no"
-        lines.append(
-            f"{sub['id']:<20} {sub['channel']:<8} {sub['mode']:<8} {enabled:<8} "
-            f"{state['delivered']:>9} {state['failed']:>6} {state['dead_lettered']:>5}  "
-            f"{_when(state['last_success_at']):<20} {state['last_error'][:40] or '-'}"
-        )
-    return "\n".join(lines)
+    header = ("ID", "CHANNEL", "MODE", "ENABLED", "DELIVERED", "FAILED", "DEAD", "LAST SUCCESS",
+              "LAST ERROR")  # fmt: skip
+    table = [
+        (sub["id"], sub["channel"], sub["mode"], "yes" if sub["enabled"] else "no",
+         state["delivered"], state["failed"], state["dead_lettered"],
+         _when(state["last_success_at"]), state["last_error"][:40] or "-")
+        for sub, state in ((row["subscription"], row["state"]) for row in rows)
+    ]  # fmt: skip
+    return "\n".join(render_table(header, table))
 
 
 @click.group()

@@ -20,6 +20,7 @@ from services.poller.schedule import Schedule
 from services.poller.sources import DEFAULT_SOURCES_FILE, Source, load_sources
 from services.poller.state import SourceState, StateStore
 from services.settings import Settings, load_settings
+from shared.table import render_table
 
 
 @click.group()
@@ -87,27 +88,21 @@ def status(as_json: bool) -> None:
         return
     now = time.time()
     header = ("SOURCE", "HEALTH", "LAST", "SUCCESS", "FAILS", "ITEMS", "EVERY", "NEXT", "ERROR")
-    table = (
-        [header]
-        + [
-            (
-                str(r["id"]),
-                str(r["health"]),
-                str(r["last_outcome"] or "-"),
-                _age(r["last_success"], now),  # type: ignore[arg-type]
-                str(r["consecutive_failures"]),
-                str(r["items_seen"]),
-                f"{r['interval_seconds']:.0f}s" if r["interval_seconds"] else "-",
-                _age(r["next_due"], now),  # type: ignore[arg-type]
-                str(r["last_error"] or "")[:60],
-            )
-            for r in rows
-        ]
-    )
-    widths = [max(len(cells[i]) for cells in table) for i in range(len(header) - 1)]
-    for cells in table:
-        padded = [c.ljust(w) for c, w in zip(cells, widths, strict=False)]
-        click.echo("  ".join([*padded, cells[-1]]))
+    table = [
+        (
+            r["id"],
+            r["health"],
+            r["last_outcome"] or "-",
+            _age(r["last_success"], now),  # type: ignore[arg-type]
+            r["consecutive_failures"],
+            r["items_seen"],
+            f"{r['interval_seconds']:.0f}s" if r["interval_seconds"] else "-",
+            _age(r["next_due"], now),  # type: ignore[arg-type]
+            str(r["last_error"] or "")[:60],
+        )
+        for r in rows
+    ]
+    click.echo("\n".join(render_table(header, table)))
 
 
 async def _test(settings: Settings, source: Source) -> tuple[str, list[str]]:
