@@ -11,9 +11,10 @@ import orjson
 from redis.asyncio import Redis
 
 from services.notifier.jobs import waiting_jobs
+from services.notifier.state import subscription_health
 from services.notifier.store import SubscriptionStore
 from services.operator_redis import with_redis
-from services.poller.cli import configured_sources, source_rows
+from services.poller.health import configured_sources, source_rows
 from services.poller.sources import Source
 from shared.bus import StreamBus
 from shared.streams import ALERTS, ARTICLES, DEAD, REPLAYS
@@ -38,17 +39,6 @@ async def collect_status(redis: Redis, sources: list[Source]) -> dict[str, Any]:
         "sources": await source_rows(redis, sources),
         "subscriptions": subscriptions,
     }
-
-
-def subscription_health(row: dict[str, Any], now: float) -> str:
-    state = row["state"]
-    if not row["enabled"]:
-        return "disabled" + (f" ({state['disabled_reason']})" if state["disabled_reason"] else "")
-    if state["circuit_open_until"]:
-        return "circuit open" if state["circuit_open_until"] > now else "circuit half-open"
-    if state["paused_until"] > now:
-        return "paused (asked to wait)"
-    return "failing" if state["consecutive_failures"] else "ok"
 
 
 def render_status(data: dict[str, Any], now: float | None = None) -> str:

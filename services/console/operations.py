@@ -13,7 +13,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from services.console.pages import render, see_other
-from services.poller.cli import source_rows
+from services.poller.health import source_rows
 from services.poller.sources import Source
 from services.poller.state import StateStore
 from shared.bus import StreamBus

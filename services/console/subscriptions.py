@@ -22,9 +22,9 @@ from services.notifier.control import Notifier, sample_alert
 from services.notifier.deliverylog import DeliveryLog
 from services.notifier.jobs import JOBS
 from services.notifier.queue import JobQueue
+from services.notifier.state import subscription_health
 from services.notifier.subscriptions import Subscription, masked_url, new_subscription
 from services.notifier.validation import SubscriptionRefusedError, check_subscription
-from services.status import subscription_health
 from shared.bus import StreamBus
 from shared.vocabulary import Vocabulary, published_vocabulary
 

@@ -1,13 +1,15 @@
 """What the notifier knows about one subscriber's endpoint: counters, circuit, pause, window.
 
 Plain data, read from Redis by :mod:`services.notifier.store` (with
-:func:`shared.hashes.from_hash`) and judged by :mod:`services.notifier.policy`.
+:func:`shared.hashes.from_hash`), judged by :mod:`services.notifier.policy` and summed up in a
+few words for operators.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 Window = Mapping[int, tuple[int, int]]
 """Attempts of the recent past: period number -> (successes, failures)."""
@@ -42,3 +44,17 @@ class EndpointState:
         if not self.circuit_open_until:
             return "closed"
         return "open" if self.circuit_open_until > now else "half-open"
+
+
+def subscription_health(row: Mapping[str, Any], now: float) -> str:
+    """How a subscription is doing, in a few words: a row of
+    :meth:`~services.notifier.store.SubscriptionStore.overview`, its subscription's fields
+    beside ``state`` (``vigil status``, the console)."""
+    state = row["state"]
+    if not row["enabled"]:
+        return "disabled" + (f" ({state['disabled_reason']})" if state["disabled_reason"] else "")
+    if state["circuit_open_until"]:
+        return "circuit open" if state["circuit_open_until"] > now else "circuit half-open"
+    if state["paused_until"] > now:
+        return "paused (asked to wait)"
+    return "failing" if state["consecutive_failures"] else "ok"
