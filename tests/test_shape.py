@@ -50,6 +50,9 @@ TYPE_ONLY_IMPORTS: dict[tuple[str, str], str] = {
     ("services.notifier.channels", "services.notifier.subscriptions"): (
         "a channel sends to a Subscription, whose validation reads the channels' table"
     ),
+    ("services.poller.adapters", "services.poller.sources"): (
+        "an adapter polls a Source, whose type is checked against the adapters' registry"
+    ),
 }
 
 
