@@ -14,24 +14,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.acks import errors_key
-from shared.consumer import Consumer, Delivery, Handler, PermanentError
+from shared.consumer import Consumer, Handler, PermanentError, Receipt
 from shared.durability import Durable
+from shared.logging import get_logger
 from shared.models import DeadLetter, Message
 from shared.resilience import TRANSIENT_ERRORS
 from shared.settings import BusSettings
 from shared.streams import DEAD, M, encode
 
-log = structlog.get_logger(component="bus")
+log = get_logger("bus")
 
 # Re-exported: the services have always imported these from here.
-__all__ = ["TRANSIENT_ERRORS", "Consumer", "Delivery", "PermanentError", "StreamBus"]
+__all__ = ["TRANSIENT_ERRORS", "Consumer", "PermanentError", "Receipt", "StreamBus"]
 
 # KEYS: the stream; ARGV: group, consumer. Deletes the consumer only if it holds no entry.
 _DELETE_IDLE_CONSUMER = """

@@ -19,14 +19,15 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.acks import Acks, errors_key
-from shared.resilience import TRANSIENT_ERRORS, Backoff
+from shared.logging import get_logger
+from shared.resilience import TRANSIENT_ERRORS, Backoff, torn_connection
 from shared.streams import DecodeError, M, decode
 from shared.taskpool import TaskPool
 
 if TYPE_CHECKING:
     from shared.bus import StreamBus
 
-log = structlog.get_logger(component="bus")
+log = get_logger("bus")
 
 _ERROR_TEXT_LIMIT = 500
 Fields = Mapping[str, str] | None
@@ -37,8 +38,9 @@ class PermanentError(Exception):
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """Where a message came from and how many times it has been delivered."""
+class Receipt:
+    """What a handler receives beside the message: the entry it came from and how many times
+    Redis has handed it out (not a notifier delivery: see services/notifier/service.py)."""
 
     stream: str
     group: str
@@ -46,7 +48,7 @@ class Delivery:
     deliveries: int
 
 
-Handler = Callable[[M, Delivery], Awaitable[None]]
+Handler = Callable[[M, Receipt], Awaitable[None]]
 
 
 class Consumer(Generic[M]):
@@ -92,6 +94,11 @@ class Consumer(Generic[M]):
                     backoff.reset()
                     await self._consume(stop)
                 except TRANSIENT_ERRORS as error:  # READONLY and cluster errors included
+                    kind, failure = "connection", error
+                    self._log.warning("bus.redis_unavailable", error=str(error))
+                except AttributeError as error:
+                    if not torn_connection(error):
+                        raise
                     kind, failure = "connection", error
                     self._log.warning("bus.redis_unavailable", error=str(error))
                 except ResponseError as error:
@@ -245,7 +252,7 @@ class Consumer(Generic[M]):
     ) -> bool:
         """Run the handler; True if its entry is to be acknowledged."""
         try:
-            await self.handler(message, Delivery(self.stream, self.group, entry_id, deliveries))
+            await self.handler(message, Receipt(self.stream, self.group, entry_id, deliveries))
         except PermanentError as error:
             await self._dead_letter(entry_id, fields, f"rejected: {error}", deliveries)
             return False

@@ -92,6 +92,12 @@ class Alert(Message):
     article: Article
     classification: Classification
 
+    @property
+    def story_key(self) -> str:
+        """What "the same story" means (the notifier's once-per-story, the archive's stories):
+        the poller's story id, else the article's."""
+        return self.article.story_id or self.article.id
+
 
 class DeadLetter(BaseModel):
     """An entry that could not be processed, kept with its reason (stream ``vigil:dead``)."""

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.bus import Consumer, Delivery, PermanentError, StreamBus
+from shared.bus import Consumer, PermanentError, Receipt, StreamBus
 from shared.models import Article
 from shared.settings import BusSettings
 from shared.streams import DEAD
@@ -43,7 +43,7 @@ async def running(consumer: Consumer[Article]) -> AsyncIterator[asyncio.Event]:
 def make_consumer(
     redis: Redis,
     stream: str,
-    handler: Callable[[Article, Delivery], Awaitable[None]],
+    handler: Callable[[Article, Receipt], Awaitable[None]],
     *,
     name: str = "c1",
     settings: BusSettings = FAST,
@@ -60,7 +60,7 @@ async def pending_count(redis: Redis, stream: str) -> int:
 async def test_messages_are_handled_and_acked(redis: Redis, stream: str) -> None:
     seen: list[str] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         seen.append(message.id)
 
     bus = StreamBus(redis, FAST)
@@ -77,7 +77,7 @@ async def test_entries_published_before_the_group_exists_are_consumed(
 ) -> None:
     seen: list[str] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         seen.append(message.id)
 
     await StreamBus(redis, FAST).publish(stream, article(1))
@@ -89,11 +89,11 @@ async def test_killed_consumer_entry_is_reclaimed_by_another(redis: Redis, strea
     started = asyncio.Event()
     handled_by: list[tuple[str, int]] = []
 
-    async def hang(message: Article, delivery: Delivery) -> None:
+    async def hang(message: Article, delivery: Receipt) -> None:
         started.set()
         await asyncio.Event().wait()  # never finishes: the consumer is killed mid-message
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         handled_by.append((message.id, delivery.deliveries))
 
     await StreamBus(redis, FAST).publish(stream, article(1))
@@ -117,7 +117,7 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries(
 ) -> None:
     attempts: list[int] = []
 
-    async def always_fails(message: Article, delivery: Delivery) -> None:
+    async def always_fails(message: Article, delivery: Receipt) -> None:
         attempts.append(delivery.deliveries)
         raise RuntimeError("boom")
 
@@ -141,7 +141,7 @@ async def test_undecodable_entry_is_dead_lettered_and_the_rest_flows(
 ) -> None:
     seen: list[str] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         seen.append(message.id)
 
     await redis.xadd(stream, {"type": "Article", "v": "1", "data": "{not json"})
@@ -160,7 +160,7 @@ async def _xlen_is(redis: Redis, stream: str, n: int) -> bool:
 
 
 async def test_permanent_error_is_dead_lettered_at_once(redis: Redis, stream: str) -> None:
-    async def reject(message: Article, delivery: Delivery) -> None:
+    async def reject(message: Article, delivery: Receipt) -> None:
         raise PermanentError("not for us")
 
     await StreamBus(redis, FAST).publish(stream, article(3))
@@ -175,7 +175,7 @@ async def test_replay_puts_the_entry_back_and_it_is_processed(redis: Redis, stre
     fail = True
     seen: list[str] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         if fail:
             raise PermanentError("downstream broken")
         seen.append(message.id)
@@ -210,7 +210,7 @@ async def test_restart_resumes_own_pending_entries_first(redis: Redis, stream: s
     assert await pending_count(redis, stream) == 3
     seen: list[tuple[str, int]] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         seen.append((message.id, delivery.deliveries))
 
     slow_claim = FAST.model_copy(update={"claim_idle_ms": 60_000})
@@ -226,7 +226,7 @@ async def test_concurrency_is_bounded(redis: Redis, stream: str) -> None:
     done = 0
     gate = asyncio.Event()
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         nonlocal active, peak, done
         active += 1
         peak = max(peak, active)
@@ -250,7 +250,7 @@ async def test_concurrency_is_bounded(redis: Redis, stream: str) -> None:
 async def test_group_is_recreated_after_a_flush(redis: Redis, stream: str) -> None:
     seen: list[str] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         seen.append(message.id)
 
     bus = StreamBus(redis, FAST)
@@ -268,7 +268,7 @@ async def test_graceful_stop_finishes_in_flight_work(redis: Redis, stream: str) 
     finished: list[str] = []
     started = asyncio.Event()
 
-    async def slow(message: Article, delivery: Delivery) -> None:
+    async def slow(message: Article, delivery: Receipt) -> None:
         started.set()
         await asyncio.sleep(0.2)  # simulated work, not synchronisation
         finished.append(message.id)
@@ -290,7 +290,7 @@ async def test_handlers_finishing_together_share_an_xack(redis: Redis, stream: s
     release = asyncio.Event()
     handled: list[str] = []
 
-    async def handle(message: Article, delivery: Delivery) -> None:
+    async def handle(message: Article, delivery: Receipt) -> None:
         await release.wait()
         handled.append(message.id)
 

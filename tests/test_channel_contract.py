@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 
 from services.notifier.channels.base import Channel
 from services.notifier.channels.registry import CHANNELS
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Job
 from services.notifier.policy import DeadLetter, Delivered, Retry, Subscriber, decide
 from services.notifier.subscriptions import Subscription
 from services.settings import Settings
@@ -139,8 +139,8 @@ async def channel_for(target: Target) -> AsyncIterator[Channel]:
         await channel.close()
 
 
-def job_for(subscription: Subscription, alert: Alert) -> DeliveryJob:
-    return DeliveryJob(
+def job_for(subscription: Subscription, alert: Alert) -> Job:
+    return Job(
         id="msg_contract", subscription_id=subscription.id, kind="alert",
         channel=subscription.channel, alerts=[alert], created_at=T0,
     )  # fmt: skip

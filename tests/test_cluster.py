@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.notifier.channels.registry import job_queue
-from services.notifier.jobs import JOBS, DeliveryJob, digest_job, job_id
+from services.notifier.jobs import JOBS, Job, digest_job, job_id
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
 from services.poller.dedupe import SeenStore
@@ -45,7 +45,7 @@ async def test_notifier_scripts_and_transactions_run_on_a_cluster(
     now = time.time()
     queue = job_queue(cluster_client, settings)
     alert = make_alert("a1", story_id="story-1")
-    job = DeliveryJob(id=job_id("s1", "story-1"), subscription_id="s1", kind="alert",
+    job = Job(id=job_id("s1", "story-1"), subscription_id="s1", kind="alert",
                       channel="webhook", alerts=[alert], story_id="story-1",
                       created_at=now)  # fmt: skip
     assert await queue.schedule_once(job, "story-1", now)
@@ -83,7 +83,7 @@ async def test_bus_and_poller_state_on_a_cluster(cluster_client: Redis, settings
     )  # type: ignore[assignment]
     [(_, [(entry_id, fields)])] = read
     queue = job_queue(cluster_client, settings)
-    job = DeliveryJob(id="msg_1", subscription_id="s1", kind="test", channel="webhook",
+    job = Job(id="msg_1", subscription_id="s1", kind="test", channel="webhook",
                       created_at=time.time())  # fmt: skip
     await queue.put(job, time.time())
     await bus.dead_letter(stream=ALERTS, group=NOTIFIER_GROUP, entry_id=entry_id, fields=fields,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from shared.bus import Delivery, StreamBus
+from shared.bus import Receipt, StreamBus
 from shared.models import Alert
 from shared.settings import BusSettings
 from shared.streams import ALERTS, NOTIFIER_GROUP
@@ -52,7 +52,7 @@ async def test_a_running_consumer_sweeps_its_group(redis: Redis) -> None:
     await redis.xgroup_createconsumer(ALERTS, NOTIFIER_GROUP, "replica-gone")
     handled: list[str] = []
 
-    async def handler(alert: Alert, _: Delivery) -> None:
+    async def handler(alert: Alert, _: Receipt) -> None:
         handled.append(alert.alert_id)
 
     consumer = bus.consumer(stream=ALERTS, group=NOTIFIER_GROUP, name="replica-live",

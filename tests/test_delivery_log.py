@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 
 from services.notifier.channels.base import SendResult
 from services.notifier.deliverylog import DeliveryLog
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Job
 from services.notifier.store import SubscriptionStore
 from services.settings import Settings
 from shared.bus import StreamBus
@@ -70,7 +70,7 @@ async def test_a_dead_lettered_delivery_names_its_dead_letter_for_replay(
 async def test_the_log_keeps_its_length(redis: Redis) -> None:
     history = DeliveryLog(redis, 10)
     alert = make_alert("a1")
-    job = DeliveryJob(id="msg_1", subscription_id="s", kind="alert", alerts=[alert], created_at=0)
+    job = Job(id="msg_1", subscription_id="s", kind="alert", alerts=[alert], created_at=0)
     for n in range(25):
         await history.attempt(job, SendResult("retry", f"HTTP {n}"), at=n, seconds=0.01)
     lines = await history.lines("s", count=100)

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from services.layout import LAYOUT, LAYOUT_KEY, migrate_layout
 from services.notifier.channels.registry import job_queue
-from services.notifier.jobs import JOBS, PREFIX, DeliveryJob, digest_job
+from services.notifier.jobs import JOBS, PREFIX, Job, digest_job
 from services.notifier.store import SubscriptionStore
 from services.poller.dedupe import SEEN_KEY
 from services.settings import Settings
@@ -50,7 +50,7 @@ async def test_old_keys_are_renamed_once(redis: Redis, settings: Settings) -> No
     [job] = await job_queue(redis, settings).claim_due(time.time() + 1, 10)
     assert job.digest_key == PREFIX + f"digest:desk:{window}"
     assert [a.alert_id for a in await job_queue(redis, settings).digest_alerts(job)] == ["alert_a1"]
-    assert DeliveryJob.model_validate_json(await redis.hget(JOBS, job.id) or "").digest_key == (
+    assert Job.model_validate_json(await redis.hget(JOBS, job.id) or "").digest_key == (
         job.digest_key
     )
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from services.notifier.channels.registry import lease_seconds
-from services.notifier.jobs import JOBS, DeliveryJob, due_key, job_id
+from services.notifier.jobs import JOBS, Job, due_key, job_id
 from services.notifier.service import NotifierService
 from services.notifier.state import EndpointState
 from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
@@ -530,7 +530,7 @@ async def test_due_jobs_are_counted_per_channel(settings: Settings, redis: Redis
     service = NotifierService(settings, redis, clock=FakeClock())
     for n, (channel, due) in enumerate([("webhook", T0), ("webhook", T0 - 5), ("webhook", T0 + 60),
                                         ("email", T0), ("chat", T0 + 1)]):  # fmt: skip
-        job = DeliveryJob(id=f"msg_{n}", subscription_id="s", kind="test", channel=channel,
+        job = Job(id=f"msg_{n}", subscription_id="s", kind="test", channel=channel,
                           created_at=T0)  # fmt: skip
         await service.queue.put(job, due)
     await service.dispatcher.update_gauges()
@@ -594,7 +594,7 @@ async def test_a_job_for_an_unknown_channel_is_dead_lettered_and_alerts_still_fl
     pager = {"id": "pager", "channel": "pager", "url": "pager://on-call", "filters": {}}
     await redis.hset(SUBSCRIPTIONS, "pager", orjson.dumps(pager))
     await redis.incr(SUBSCRIPTIONS_VERSION)
-    stuck = DeliveryJob(id="msg_pager", subscription_id="pager", kind="alert", channel="pager",
+    stuck = Job(id="msg_pager", subscription_id="pager", kind="alert", channel="pager",
                         alerts=[make_alert("old")], created_at=T0)  # fmt: skip
     clock = FakeClock()
     async with running(fast(settings), redis, [webhook(receiver)], clock) as service:

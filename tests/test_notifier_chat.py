@@ -12,7 +12,7 @@ import pytest
 from apprise.plugins.discord import NotifyDiscord
 
 from services.notifier.channels.chat import ChatChannel, validate_chat_url
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Job
 from services.notifier.subscriptions import Subscription
 from tests.factories import make_alert
 from tests.receivers import ChatEndpoint
@@ -25,8 +25,8 @@ def chat_subscription(url: str) -> Subscription:
     return Subscription.model_validate({"id": "ops", "channel": "chat", "url": url})
 
 
-def _job() -> DeliveryJob:
-    return DeliveryJob(id="msg_1", subscription_id="ops", kind="alert", created_at=time.time())
+def _job() -> Job:
+    return Job(id="msg_1", subscription_id="ops", kind="alert", created_at=time.time())
 
 
 async def test_a_chat_message_carries_the_alert(endpoint: ChatEndpoint) -> None:

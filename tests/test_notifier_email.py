@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from services.notifier.channels.email import EmailChannel
-from services.notifier.jobs import JOBS, DeliveryJob, due_key
+from services.notifier.jobs import JOBS, Job, due_key
 from services.notifier.settings import SmtpSettings
 from services.notifier.subscriptions import Subscription
 from services.settings import Settings
@@ -96,8 +96,8 @@ def channel(
 SUBSCRIBER = Subscription.model_validate({"id": "desk", "channel": "email", "to": ["desk@x.org"]})
 
 
-def job(kind: str = "alert", alerts: list[Alert] | None = None) -> DeliveryJob:
-    return DeliveryJob(
+def job(kind: str = "alert", alerts: list[Alert] | None = None) -> Job:
+    return Job(
         id="msg_0123456789abcdef", subscription_id="desk", kind=kind,
         alerts=alerts or [], created_at=time.time(),
     )  # fmt: skip

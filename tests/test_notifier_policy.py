@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.notifier.channels.base import SendResult
-from services.notifier.jobs import Attempt, DeliveryJob
+from services.notifier.jobs import Attempt, Job
 from services.notifier.policy import (
     RATE_LIMITED,
     DeadLetter,
@@ -41,8 +41,8 @@ DAYS = 86_400.0
 ALERT = make_alert("a1")
 
 
-def job(**changes: Any) -> DeliveryJob:
-    base = DeliveryJob(id="msg_1", subscription_id="desk", kind="alert", channel="webhook",
+def job(**changes: Any) -> Job:
+    base = Job(id="msg_1", subscription_id="desk", kind="alert", channel="webhook",
                        alerts=[ALERT], created_at=NOW - 10)  # fmt: skip
     return base.model_copy(update=changes)
 
@@ -81,7 +81,7 @@ class Row:
     rule: str
     result: Result
     expected: Decision | type[Decision]
-    job: DeliveryJob = field(default_factory=job)
+    job: Job = field(default_factory=job)
     subscriber: Subscriber = field(default_factory=subscriber)
     check: dict[str, Any] = field(default_factory=dict)
     """Attributes the decision must have (``job.attempts``, ``at``...), besides its type."""
@@ -217,7 +217,7 @@ def test_a_retry_comes_within_the_jitter_of_its_delay() -> None:
         assert NOW + delay - spread <= decision.at <= NOW + delay + spread
 
 
-def jitter(job: DeliveryJob, spread: float) -> float:
+def jitter(job: Job, spread: float) -> float:
     """The factor a one-second schedule gives ``job``'s retry."""
     return RetryPolicy.schedule([1.0], spread).delay(1, draw(job))
 

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from services.notifier.channels.chat import ChatChannel
 from services.notifier.channels.console import ConsoleChannel
 from services.notifier.channels.webhook import WebhookChannel
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Job
 from services.notifier.payload import event_body
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
@@ -45,8 +45,8 @@ def chat(url: str) -> Subscription:
     return Subscription.model_validate({"id": "ops", "channel": "chat", "url": url})
 
 
-def job(alert: Alert) -> DeliveryJob:
-    return DeliveryJob(id="msg_1", subscription_id="desk", kind="alert", alerts=[alert],
+def job(alert: Alert) -> Job:
+    return Job(id="msg_1", subscription_id="desk", kind="alert", alerts=[alert],
                        created_at=time.time())  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from shared.bus import Delivery, StreamBus
+from shared.bus import Receipt, StreamBus
 from shared.models import SCHEMA_VERSION, Alert, Article
 from shared.streams import DEAD, DecodeError, decode, encode
 from tests.factories import make_alert
@@ -54,7 +54,7 @@ async def test_a_newer_major_version_is_dead_lettered_with_its_reason(redis: Red
     await bus.publish(stream, make_alert("a2"))
     seen: list[str] = []
 
-    async def handle(alert: Alert, _: Delivery) -> None:
+    async def handle(alert: Alert, _: Receipt) -> None:
         seen.append(alert.alert_id)
 
     consumer = bus.consumer(stream=stream, group="g", name="c", model=Alert, handler=handle)

@@ -4,6 +4,7 @@ reading a hash into a model."""
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from shared.aio import Wakeup, sleep_or_stop
 from shared.hashes import from_hash, read_hash
+from shared.resilience import torn_connection
 from shared.retry import COMMAND, EQUAL_JITTER, FULL_JITTER, RECONNECT, RetryPolicy
 from shared.taskpool import TaskPool
 
@@ -106,3 +108,24 @@ async def test_a_hash_reads_into_a_model(redis: Redis) -> None:
     assert from_hash(_Record, await read_hash(redis, "record")) == _Record(3, 1.5, "")
     assert from_hash(_Record, await read_hash(redis, "missing")) == _Record()
     assert from_hash(_Record, {"at": ""}) == _Record(), "an emptied field takes its default"
+
+
+def _raised_in(filename: str) -> AttributeError:
+    """An AttributeError raised by code whose file is ``filename``."""
+    namespace: dict[str, object] = {}
+    exec(compile("def write(w):\n    w.writelines([])\n", filename, "exec"), namespace)
+    try:
+        namespace["write"](None)  # type: ignore[operator]
+    except AttributeError as error:
+        return error
+    raise AssertionError("no AttributeError")
+
+
+def test_a_connection_torn_inside_redis_py_is_transient_any_other_attribute_error_is_a_bug() -> (
+    None
+):
+    inside = os.path.join(os.sep, "venv", "redis", "asyncio", "connection.py")
+    assert torn_connection(_raised_in(inside))
+    assert not torn_connection(_raised_in(os.path.join(os.sep, "work", "shared", "bus.py")))
+    assert not torn_connection(AttributeError("'Article' object has no attribute 'x'"))
+    assert not torn_connection(ValueError("'NoneType' object"))

@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 
 from services.archive import keys
 from services.archive.records import Archived, ClaimRow, Query, Story, contested, text_hash
-from services.notifier.jobs import story_key
 from shared.models import Alert, Theater
 
 
@@ -45,7 +44,7 @@ class ArchiveReader:
         leads = await self._load(lead_ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for lead in leads.values():
-                pipe.hgetall(keys.story(story_key(lead.alert)))
+                pipe.hgetall(keys.story(lead.alert.story_key))
             known: list[dict[str, str]] = await pipe.execute()
         copy_ids = [
             short
@@ -69,7 +68,7 @@ class ArchiveReader:
         found = await self._load([short])
         if not found:
             return None
-        lead = await self.redis.hget(keys.story(story_key(found[short].alert)), "lead")
+        lead = await self.redis.hget(keys.story(found[short].alert.story_key), "lead")
         stories = await self._stories([str(lead or short)])
         return stories[0] if stories else Story(found[short])
 
@@ -170,7 +169,7 @@ class ArchiveReader:
         loaded = await self._load(list(dict.fromkeys(short for short, _, _ in pairs)))
         async with self.redis.pipeline(transaction=False) as pipe:
             for archived in loaded.values():
-                pipe.hgetall(keys.story(story_key(archived.alert)))
+                pipe.hgetall(keys.story(archived.alert.story_key))
             disputed = {
                 short: contested(fields)
                 for short, fields in zip(loaded, await pipe.execute(), strict=True)

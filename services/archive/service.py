@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from services.archive.store import AlertArchive
 from services.settings import Settings
 from shared.aio import sleep_or_stop
-from shared.bus import TRANSIENT_ERRORS, Delivery, StreamBus
+from shared.bus import TRANSIENT_ERRORS, Receipt, StreamBus
 from shared.logging import get_logger
 from shared.models import Alert
 from shared.streams import ALERTS, ARCHIVE_GROUP
@@ -51,7 +51,7 @@ class ArchiveService:
     def is_ready(self) -> bool:
         return self.consumer.ready
 
-    async def handle(self, alert: Alert, delivery: Delivery) -> None:
+    async def handle(self, alert: Alert, delivery: Receipt) -> None:
         if await self.archive.add(alert, delivery.entry_id):
             log.debug("archive.stored", alert_id=alert.alert_id)
             self.on_stored()

@@ -24,7 +24,6 @@ from services.archive import keys
 from services.archive.reader import ArchiveReader
 from services.archive.records import index_values, kept, text_hash
 from services.archive.settings import ArchiveSettings
-from services.notifier.jobs import story_key
 from shared.models import Alert
 
 _TRIM_BATCH = 1000
@@ -41,7 +40,7 @@ class AlertArchive(ArchiveReader):
         """Keep ``alert``; False if its story already has this source (a repeat)."""
         score = keys.entry_score(entry_id)
         new_id = keys.short_id(score)
-        story = keys.story(story_key(alert))
+        story = keys.story(alert.story_key)
         source = alert.article.source
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:

@@ -20,7 +20,7 @@ from services.classifier.detector import Detector
 from services.classifier.lexicon import LexiconError, load_lexicon
 from services.settings import Settings
 from shared.aio import Wakeup
-from shared.bus import Delivery, StreamBus
+from shared.bus import Receipt, StreamBus
 from shared.logging import get_logger
 from shared.models import Alert, Article
 from shared.resilience import TRANSIENT_ERRORS, Backoff
@@ -102,7 +102,7 @@ class ClassifierService:
             log.info("classifier.vocabulary_published", theaters=list(vocabulary.theaters))
             await self._reloaded.wait(stop)
 
-    async def handle(self, article: Article, delivery: Delivery) -> None:
+    async def handle(self, article: Article, delivery: Receipt) -> None:
         started = time.perf_counter()
         result = self.detector.classify(
             article.id, article.title, article.text, language=article.language

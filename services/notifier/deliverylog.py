@@ -14,7 +14,7 @@ import orjson
 from redis.asyncio import Redis
 
 from services.notifier.channels.base import SendResult
-from services.notifier.jobs import PREFIX, DeliveryJob
+from services.notifier.jobs import PREFIX, Job
 from shared.bus import TRANSIENT_ERRORS
 from shared.logging import get_logger
 
@@ -40,7 +40,7 @@ class LogLine:
     dead_id: str = ""
 
 
-def _title(job: DeliveryJob) -> str:
+def _title(job: Job) -> str:
     if job.kind in ("digest", "overflow"):
         return f"{len(job.alerts)} alerts in one message"
     return job.alerts[0].article.title if job.alerts else ""
@@ -64,16 +64,14 @@ class DeliveryLog:
             # The delivery itself is settled; a missing log line must not resend it.
             log.warning("notifier.log_failed", error=str(error))
 
-    async def attempt(
-        self, job: DeliveryJob, result: SendResult, *, at: float, seconds: float
-    ) -> None:
+    async def attempt(self, job: Job, result: SendResult, *, at: float, seconds: float) -> None:
         """Note one send of ``job`` and how it went."""
         line = LogLine(at=at, job_id=job.id, kind=job.kind, title=_title(job),
                        attempt=job.attempts + 1, outcome=result.outcome,
                        detail=result.detail, seconds=seconds)  # fmt: skip
         await self._append(job.subscription_id, line)
 
-    async def dead_lettered(self, job: DeliveryJob, reason: str, dead_id: str, at: float) -> None:
+    async def dead_lettered(self, job: Job, reason: str, dead_id: str, at: float) -> None:
         """Note that ``job`` went to the dead letters as ``dead_id``."""
         line = LogLine(at=at, job_id=job.id, kind=job.kind, title=_title(job),
                        attempt=job.attempts, outcome="dead_lettered", detail=reason,

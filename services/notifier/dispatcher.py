@@ -21,7 +21,7 @@ from services.notifier import metrics
 from services.notifier.channels.base import Channel, SendResult
 from services.notifier.channels.registry import lease_seconds
 from services.notifier.deliverylog import DeliveryLog
-from services.notifier.jobs import Clock, DeliveryJob
+from services.notifier.jobs import Clock, Job
 from services.notifier.policy import (
     RATE_LIMITED,
     WINDOW_PERIODS,
@@ -136,7 +136,7 @@ class Dispatcher:
                 log.warning("notifier.gauges_failed", error=str(error))
             await sleep_or_stop(stop, GAUGE_INTERVAL_SECONDS)
 
-    async def _dispatch_safely(self, job: DeliveryJob) -> None:
+    async def _dispatch_safely(self, job: Job) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, subscription=job.subscription_id)
         try:
             await self.dispatch(job)
@@ -144,7 +144,7 @@ class Dispatcher:
             # The job stays in the schedule under its lease and is tried again after it.
             log.warning("notifier.deliver_interrupted", error=str(error))
 
-    async def dispatch(self, job: DeliveryJob) -> None:
+    async def dispatch(self, job: Job) -> None:
         """One turn of a claimed job: ask the policy, send if it says so, carry out the end."""
         now = self.clock()
         subscriber = await self._subscriber(job, now)
@@ -162,9 +162,7 @@ class Dispatcher:
         limit = subscription.rate_limit
         return limit is None or await self.store.take_rate_slot(subscription.id, limit, now)
 
-    async def _attempt(
-        self, job: DeliveryJob, subscription: Subscription, subscriber: Subscriber
-    ) -> None:
+    async def _attempt(self, job: Job, subscription: Subscription, subscriber: Subscriber) -> None:
         """Send the job, count the attempt, and carry out what the policy makes of it."""
         alerts = await self.queue.digest_alerts(job)
         if not alerts:  # a digest window that received nothing
@@ -177,7 +175,7 @@ class Dispatcher:
         subscriber = await self._observed(subscriber, result, now)
         await self._apply(decide(result, job, subscriber, self.config, now), job, subscriber, now)
 
-    async def _subscriber(self, job: DeliveryJob, now: float) -> Subscriber:
+    async def _subscriber(self, job: Job, now: float) -> Subscriber:
         try:
             subscription = await self.store.get(job.subscription_id)
         except UnreadableSubscriptionError as error:
@@ -209,7 +207,7 @@ class Dispatcher:
         )
         return Subscriber(subscriber.subscription, subscriber.state, window)
 
-    async def _send(self, subscription: Subscription, job: DeliveryJob) -> tuple[SendResult, float]:
+    async def _send(self, subscription: Subscription, job: Job) -> tuple[SendResult, float]:
         """The attempt's result and how long it took."""
         channel = self.channels[subscription.channel]
         started = time.perf_counter()
@@ -224,7 +222,7 @@ class Dispatcher:
         return result, seconds
 
     async def _apply(
-        self, decision: Decision, job: DeliveryJob, subscriber: Subscriber, now: float
+        self, decision: Decision, job: Job, subscriber: Subscriber, now: float
     ) -> None:
         subscription = subscriber.subscription
         channel = subscription.channel if subscription else job.channel or "unknown"
@@ -258,7 +256,7 @@ class Dispatcher:
             case Send():  # only without a subscription, which the policy dead-letters
                 raise AssertionError("send without a subscription")
 
-    async def _delivered(self, job: DeliveryJob, channel: str, now: float, *, close: bool) -> None:
+    async def _delivered(self, job: Job, channel: str, now: float, *, close: bool) -> None:
         await self.queue.finish(job)
         await self.store.record_success(job.subscription_id, now, close=close)
         metrics.DELIVERIES.labels(channel, "delivered").inc()
@@ -277,7 +275,7 @@ class Dispatcher:
         await self.store.open_circuit(subscription_id, until, now)
         log.warning("notifier.circuit_opened", seconds=round(until - now, 3))
 
-    async def _fold(self, job: DeliveryJob, channel: str, minute: int) -> None:
+    async def _fold(self, job: Job, channel: str, minute: int) -> None:
         if await self.queue.fold(job, job.alerts, minute):
             metrics.DELIVERIES.labels(channel, "folded").inc()
             log.info("notifier.folded", alerts=len(job.alerts), minute=minute)
@@ -287,7 +285,7 @@ class Dispatcher:
         metrics.DELIVERIES.labels(channel, "rate_limited").inc()
 
     async def _dead_letter(
-        self, job: DeliveryJob, reason: str, channel: str, now: float, *, known: bool
+        self, job: Job, reason: str, channel: str, now: float, *, known: bool
     ) -> None:
         """Keep the job with its history in ``vigil:dead``; ``vigil dlq replay`` resends it."""
         dead_id = await self.bus.dead_letter(
@@ -306,7 +304,7 @@ class Dispatcher:
             await self.delivery_log.dead_lettered(job, reason, dead_id, now)
 
 
-def _owed(job: DeliveryJob, subscription: Subscription | None) -> DeliveryJob:
+def _owed(job: Job, subscription: Subscription | None) -> Job:
     """``job`` filed under its subscriber's current channel (its due set follows the channel)."""
     if subscription is None or job.channel == subscription.channel:
         return job

@@ -12,11 +12,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from services.notifier import metrics
-from services.notifier.jobs import Attempt, Clock, DeliveryJob, digest_job, job_id, story_key
+from services.notifier.jobs import Attempt, Clock, Job, digest_job, job_id
 from services.notifier.queue import JobQueue
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
-from shared.bus import Delivery
+from shared.bus import Receipt
 from shared.logging import get_logger
 from shared.models import Alert
 from shared.resilience import TRANSIENT_ERRORS, Backoff
@@ -71,10 +71,10 @@ class Intake:
             self._version = version
         return self._subscriptions
 
-    async def handle_alert(self, alert: Alert, _: Delivery) -> None:
+    async def handle_alert(self, alert: Alert, _: Receipt) -> None:
         """Schedule one job per matching subscriber; already-seen stories are corroboration."""
         now = self.clock()
-        story = story_key(alert)
+        story = alert.story_key
         scheduled = 0
         for subscription in await self.subscriptions():
             if not subscription.enabled or not subscription.filters.matches(alert):
@@ -87,7 +87,7 @@ class Intake:
                     subscription.id, alert, (window + 1) * period, digest
                 )
             else:
-                job = DeliveryJob(
+                job = Job(
                     id=job_id(subscription.id, story),
                     subscription_id=subscription.id,
                     kind="alert",
@@ -112,7 +112,7 @@ class Intake:
             self.wake()
         log.debug("notifier.alert_scheduled", alert_id=alert.alert_id, jobs=scheduled)
 
-    async def handle_replay(self, job: DeliveryJob, _: Delivery) -> None:
+    async def handle_replay(self, job: Job, _: Receipt) -> None:
         """A dead-lettered job put back by ``vigil dlq replay``: same id, attempts from zero,
         the replay noted in its history."""
         now = self.clock()
@@ -124,7 +124,7 @@ class Intake:
     async def send_test(self, subscription: Subscription, alert: Alert) -> str:
         """Schedule a test event for one subscriber now; returns its job id."""
         now = self.clock()
-        job = DeliveryJob(
+        job = Job(
             id=job_id(subscription.id, f"test:{now}"),
             subscription_id=subscription.id,
             kind="test",

@@ -50,7 +50,7 @@ class Attempt(BaseModel):
     detail: str = ""
 
 
-class DeliveryJob(Message):
+class Job(Message):
     """A message owed to one subscriber (also the payload of ``vigil:deliveries`` replays)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -82,11 +82,6 @@ def job_id(subscription_id: str, key: str) -> str:
     return f"msg_{digest}"
 
 
-def story_key(alert: Alert) -> str:
-    """What "the same story" means for deduplication: the poller's story id, else the article."""
-    return alert.article.story_id or alert.article.id
-
-
 def due_key(channel: str | None) -> str:
     """The due-jobs sorted set of a channel (``due`` for a job whose channel is not known)."""
     return f"{DUE}:{channel}" if channel else DUE
@@ -101,10 +96,10 @@ async def waiting_jobs(redis: Redis) -> dict[str, int]:
     return counts
 
 
-def digest_job(subscription_id: str, channel: str, window: int, created_at: float) -> DeliveryJob:
+def digest_job(subscription_id: str, channel: str, window: int, created_at: float) -> Job:
     """The digest job of one subscriber's time window."""
     key = f"{PREFIX}digest:{subscription_id}:{window}"
-    return DeliveryJob(
+    return Job(
         id=job_id(subscription_id, f"digest:{window}"),
         subscription_id=subscription_id,
         kind="digest",
@@ -114,10 +109,10 @@ def digest_job(subscription_id: str, channel: str, window: int, created_at: floa
     )
 
 
-def overflow_job(job: DeliveryJob, minute: int) -> DeliveryJob:
+def overflow_job(job: Job, minute: int) -> Job:
     """The one message that carries a subscriber's alerts over the rate limit, sent at the
     start of ``minute`` (epoch minutes)."""
-    return DeliveryJob(
+    return Job(
         id=job_id(job.subscription_id, f"overflow:{minute}"),
         subscription_id=job.subscription_id,
         kind="overflow",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Job
 from services.notifier.render import safe_link
 from shared.models import Alert
 
@@ -35,7 +35,7 @@ def alert_data(alert: Alert) -> dict[str, Any]:
     }
 
 
-def event_body(job: DeliveryJob, alerts: Sequence[Alert]) -> dict[str, Any]:
+def event_body(job: Job, alerts: Sequence[Alert]) -> dict[str, Any]:
     """The whole event. Its timestamp is the job's creation time, so retries send the same body.
 
     An alert or test event carries one alert in ``data``; a digest carries ``data.alerts``.

@@ -33,7 +33,7 @@ from typing import Final
 
 from services.notifier.channels.base import SendResult
 from services.notifier.channels.registry import CHANNELS
-from services.notifier.jobs import Attempt, DeliveryJob
+from services.notifier.jobs import Attempt, Job
 from services.notifier.settings import NotifierSettings
 from services.notifier.state import EndpointState, Window
 from services.notifier.subscriptions import Subscription
@@ -89,7 +89,7 @@ class Delivered:
 class Retry:
     """Try ``job`` (its attempt counted) again at ``at``; open the circuit if asked."""
 
-    job: DeliveryJob
+    job: Job
     at: float
     reason: str
     open_circuit_until: float | None = None
@@ -100,7 +100,7 @@ class Pause:
     """Hold ``job`` until ``until`` without counting an attempt; ``endpoint``: the endpoint
     asked to wait, so hold its other jobs too."""
 
-    job: DeliveryJob
+    job: Job
     until: float
     reason: str
     endpoint: bool = False
@@ -117,7 +117,7 @@ class Fold:
 class DeadLetter:
     """Keep ``job`` in the dead letters with ``reason`` (replayable)."""
 
-    job: DeliveryJob
+    job: Job
     reason: str
     open_circuit_until: float | None = None
 
@@ -126,7 +126,7 @@ class DeadLetter:
 class Disable:
     """Turn the subscription off and dead-letter ``job``."""
 
-    job: DeliveryJob
+    job: Job
     reason: str
 
 
@@ -135,7 +135,7 @@ Decision = Send | Delivered | Retry | Pause | Fold | DeadLetter | Disable
 
 def decide(
     result: Result,
-    job: DeliveryJob,
+    job: Job,
     subscriber: Subscriber,
     config: NotifierSettings,
     now: float,
@@ -148,7 +148,7 @@ def decide(
     return _after(result, job, subscriber, config, now)
 
 
-def _before(job: DeliveryJob, subscriber: Subscriber, now: float) -> Decision:
+def _before(job: Job, subscriber: Subscriber, now: float) -> Decision:
     subscription = subscriber.subscription
     if subscription is None:
         reason = subscriber.problem or f"subscription_deleted: {job.subscription_id} is deleted"
@@ -158,7 +158,7 @@ def _before(job: DeliveryJob, subscriber: Subscriber, now: float) -> Decision:
     return _hold(job, subscriber.state, now) or Send()
 
 
-def _hold(job: DeliveryJob, state: EndpointState, now: float) -> Pause | Send | None:
+def _hold(job: Job, state: EndpointState, now: float) -> Pause | Send | None:
     """What the endpoint's pause and circuit say before an attempt (None: nothing)."""
     if state.paused_until > now:
         return Pause(job, state.paused_until, "paused")
@@ -173,7 +173,7 @@ def _hold(job: DeliveryJob, state: EndpointState, now: float) -> Pause | Send | 
     return None
 
 
-def _over_limit(job: DeliveryJob, subscriber: Subscriber, now: float) -> Decision:
+def _over_limit(job: Job, subscriber: Subscriber, now: float) -> Decision:
     next_minute = int(now // 60) + 1
     subscription = subscriber.subscription
     spec = CHANNELS.get(subscription.channel) if subscription else None
@@ -184,7 +184,7 @@ def _over_limit(job: DeliveryJob, subscriber: Subscriber, now: float) -> Decisio
 
 def _after(
     result: SendResult,
-    job: DeliveryJob,
+    job: Job,
     subscriber: Subscriber,
     config: NotifierSettings,
     now: float,
@@ -206,7 +206,7 @@ def _after(
 
 def _failed(
     result: SendResult,
-    tried: DeliveryJob,
+    tried: Job,
     subscriber: Subscriber,
     config: NotifierSettings,
     now: float,
@@ -236,9 +236,7 @@ def _failed(
     return Retry(tried, at, result.detail, open_circuit_until=open_until)
 
 
-def _throttled(
-    job: DeliveryJob, result: SendResult, config: NotifierSettings, now: float
-) -> Decision:
+def _throttled(job: Job, result: SendResult, config: NotifierSettings, now: float) -> Decision:
     """Backpressure: pause the endpoint as asked, unless this job has waited too long."""
     since = now
     for attempt in reversed(job.history):
@@ -270,7 +268,7 @@ def trips(window: Window, config: NotifierSettings, now: float) -> bool:
     )
 
 
-def draw(job: DeliveryJob) -> float:
+def draw(job: Job) -> float:
     """Where in [0, 1) the retry of ``job`` falls within the jitter: the same for the same job
     and attempt, different across jobs, so that retries of a burst do not all fall due in the
     same second and the policy stays a function of its inputs."""

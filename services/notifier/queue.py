@@ -15,7 +15,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from services.notifier.jobs import JOBS, PREFIX, DeliveryJob, due_key, overflow_job, story_key
+from services.notifier.jobs import JOBS, PREFIX, Job, due_key, overflow_job
 from services.notifier.settings import NotifierSettings
 from shared.durability import Durable
 from shared.models import Alert
@@ -100,10 +100,10 @@ class JobQueue:
         self.schedule = LeasedSchedule(redis, self.due_keys, self.durable)
         self._fold = redis.register_script(_FOLD)
 
-    def _due_key(self, job: DeliveryJob) -> str:
+    def _due_key(self, job: Job) -> str:
         return due_key(job.channel if job.channel in self.leases else None)
 
-    def forget(self, pipe: Pipeline, job: DeliveryJob) -> None:
+    def forget(self, pipe: Pipeline, job: Job) -> None:
         """Queue the commands that drop ``job`` (and its alert list) on a transaction."""
         self.schedule.remove(pipe, job.id)
         _drop(pipe, job)
@@ -115,7 +115,7 @@ class JobQueue:
     def _seen_key(self, subscription_id: str, story: str) -> str:
         return f"{PREFIX}seen:{subscription_id}:{story}"
 
-    async def schedule_once(self, job: DeliveryJob, story: str, due: float) -> bool:
+    async def schedule_once(self, job: Job, story: str, due: float) -> bool:
         """Schedule ``job`` unless this subscriber already has this story; atomic."""
         keys = [self._seen_key(job.subscription_id, story), JOBS, self._due_key(job)]
         args: list[str | float | int] = [job.id, job.model_dump_json(), due, self._seen_ttl]
@@ -125,11 +125,11 @@ class JobQueue:
         return bool(created)
 
     async def add_to_digest(
-        self, subscription_id: str, alert: Alert, window_end: float, digest: DeliveryJob
+        self, subscription_id: str, alert: Alert, window_end: float, digest: Job
     ) -> bool:
         """Queue ``alert`` for the digest closing at ``window_end``; schedule that digest once."""
         assert digest.digest_key is not None
-        keys = [self._seen_key(subscription_id, story_key(alert)), digest.digest_key, JOBS,
+        keys = [self._seen_key(subscription_id, alert.story_key), digest.digest_key, JOBS,
                 self._due_key(digest)]  # fmt: skip
         args: list[str | float | int] = [digest.id, alert.model_dump_json(), window_end,
                                          self._seen_ttl, self._seen_ttl, digest.id,
@@ -139,7 +139,7 @@ class JobQueue:
         )
         return bool(added)
 
-    async def put(self, job: DeliveryJob, due: float) -> None:
+    async def put(self, job: Job, due: float) -> None:
         """Store ``job`` (new or updated) due at ``due``, in its channel's due set only."""
         await self.schedule.put(
             {job.id: due},
@@ -147,7 +147,7 @@ class JobQueue:
             also=lambda pipe: pipe.hset(JOBS, job.id, job.model_dump_json()),
         )
 
-    async def claim_due(self, now: float, limit: int) -> list[DeliveryJob]:
+    async def claim_due(self, now: float, limit: int) -> list[Job]:
         """Jobs due by ``now``, each leased to this replica for its channel's lease."""
         longest = max(self.leases.values(), default=0.0)
         claimed = await self.schedule.claim(now, limit, [longest, *self.leases.values()])
@@ -159,10 +159,10 @@ class JobQueue:
             if body is None:  # finished by another replica in the meantime
                 await self.schedule.finish(job_id)
                 continue
-            jobs.append(DeliveryJob.model_validate_json(body))
+            jobs.append(Job.model_validate_json(body))
         return jobs
 
-    async def fold(self, job: DeliveryJob, alerts: Sequence[Alert], minute: int) -> bool:
+    async def fold(self, job: Job, alerts: Sequence[Alert], minute: int) -> bool:
         """Move ``alerts`` of ``job`` into the subscriber's overflow message of ``minute`` (or
         of the next one, if that one is already being sent) and forget ``job``; atomic.
         False if neither could take them."""
@@ -180,7 +180,7 @@ class JobQueue:
         counts = await self.schedule.count_due(now, [due_key(channel) for channel in self.leases])
         return dict(zip(self.leases, counts, strict=True))
 
-    async def digest_alerts(self, job: DeliveryJob) -> list[Alert]:
+    async def digest_alerts(self, job: Job) -> list[Alert]:
         """The alerts a job carries; a digest's are collected until its first attempt."""
         if job.alerts or job.digest_key is None:
             return list(job.alerts)
@@ -195,7 +195,7 @@ class JobQueue:
         body = await self.redis.hget(JOBS, job_id)
         if body is None:
             return False
-        job = DeliveryJob.model_validate_json(body)
+        job = Job.model_validate_json(body)
         key = self._due_key(job)
         [due] = await self.schedule.due_times([job_id], key)
         lease = self.leases.get(job.channel or "", max(self.leases.values(), default=0.0))
@@ -204,12 +204,12 @@ class JobQueue:
         await self.schedule.put({job_id: now}, key=key, xx=True)
         return True
 
-    async def finish(self, job: DeliveryJob) -> None:
+    async def finish(self, job: Job) -> None:
         """Forget a job that was delivered."""
         await self.schedule.finish(job.id, also=lambda pipe: _drop(pipe, job))
 
 
-def _drop(pipe: Pipeline, job: DeliveryJob) -> None:
+def _drop(pipe: Pipeline, job: Job) -> None:
     """Queue the commands that drop ``job`` and its alert list (not its place in the schedule)."""
     pipe.hdel(JOBS, job.id)
     if job.digest_key:

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from services.notifier.jobs import DeliveryJob
+from services.notifier.jobs import Job
 from shared.models import Alert
 
 # CommonMark punctuation that could open structure (emphasis, code, links, HTML, tables).
@@ -73,7 +73,7 @@ def environment() -> Environment:
     return env
 
 
-def subject(job: DeliveryJob, alerts: Sequence[Alert]) -> str:
+def subject(job: Job, alerts: Sequence[Alert]) -> str:
     """One line naming what the message carries (newlines in titles cannot break headers)."""
     if job.kind == "test":
         return "[Vigil] test alert: your subscription works"
@@ -84,7 +84,7 @@ def subject(job: DeliveryJob, alerts: Sequence[Alert]) -> str:
     return "[Vigil] " + " ".join(alerts[0].article.title.split())
 
 
-def render(template: str, job: DeliveryJob, alerts: Sequence[Alert], **extra: object) -> str:
+def render(template: str, job: Job, alerts: Sequence[Alert], **extra: object) -> str:
     """Render ``templates/<template>`` with the job, its alerts and ``extra``.
 
     Templates get ``alerts`` (shown in full), ``listed`` (one line each) and ``unlisted``

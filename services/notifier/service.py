@@ -12,7 +12,7 @@ Three parts share Redis and nothing else:
 Words, each with one meaning in the notifier's code:
 
 - **alert**: a flagged article, from ``vigil:alerts``;
-- **job** (:class:`~services.notifier.jobs.DeliveryJob`): one message owed to one subscriber
+- **job** (:class:`~services.notifier.jobs.Job`): one message owed to one subscriber
   (an alert, a digest, an overflow notice or a test event), durable until it is settled;
 - **send**: one try of a job through its channel (``Channel.send``); an **attempt** is a
   send as recorded, with its outcome (:class:`~services.notifier.channels.base.SendResult`);
@@ -26,8 +26,8 @@ Words, each with one meaning in the notifier's code:
 - **replay**: a dead-lettered job put back by ``vigil dlq replay``: it comes back through
   the stream :data:`shared.streams.REPLAYS` (``vigil:deliveries``, named before this rule).
 
-The bus's ``Delivery`` (a stream entry handed to a consumer, with Redis's delivery count)
-belongs to the bus, not to this vocabulary.
+The bus's :class:`~shared.consumer.Receipt` (where a stream entry came from, with Redis's
+delivery count) belongs to the bus, not to this vocabulary.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from services.notifier.channels.base import Channel
 from services.notifier.channels.registry import CHANNELS, job_queue, make_channels
 from services.notifier.dispatcher import Dispatcher
 from services.notifier.intake import Intake
-from services.notifier.jobs import Clock, DeliveryJob
+from services.notifier.jobs import Clock, Job
 from services.notifier.policy import DEAD_LETTER_REASONS
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
@@ -97,7 +97,7 @@ class NotifierService:
             stream=REPLAYS,
             group=NOTIFIER_GROUP,
             name=settings.consumer_name,
-            model=DeliveryJob,
+            model=Job,
             handler=self.intake.handle_replay,
         )
         self.admin = AdminApi(self)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from services.notifier.jobs import DeliveryJob
+    from services.notifier.jobs import Job
     from services.notifier.subscriptions import Subscription
     from shared.models import Alert
 
@@ -36,7 +36,7 @@ class Channel(Protocol):
     name: str
 
     async def send(
-        self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
+        self, subscription: Subscription, job: Job, alerts: Sequence[Alert]
     ) -> SendResult: ...
 
     async def close(self) -> None: ...

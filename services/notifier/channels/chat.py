@@ -24,7 +24,7 @@ from services.notifier.targets import TargetRefusedError, check_resolved
 from shared.models import Alert
 
 if TYPE_CHECKING:
-    from services.notifier.jobs import DeliveryJob
+    from services.notifier.jobs import Job
     from services.notifier.subscriptions import Subscription
 
 _loading_url: ContextVar[bool] = ContextVar("_loading_url", default=False)
@@ -105,7 +105,7 @@ class ChatChannel:
         self.allow_private = allow_private
 
     async def send(
-        self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
+        self, subscription: Subscription, job: Job, alerts: Sequence[Alert]
     ) -> SendResult:
         url = subscription.url or ""
         scheme = scheme_of(url)

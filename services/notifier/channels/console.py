@@ -11,7 +11,7 @@ from services.notifier.channels.base import SendResult
 from services.notifier.render import safe_link
 
 if TYPE_CHECKING:
-    from services.notifier.jobs import DeliveryJob
+    from services.notifier.jobs import Job
     from services.notifier.subscriptions import Subscription
     from shared.models import Alert
 
@@ -56,7 +56,7 @@ class ConsoleChannel:
         self.stream = stream or sys.stdout
 
     async def send(
-        self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
+        self, subscription: Subscription, job: Job, alerts: Sequence[Alert]
     ) -> SendResult:
         header = f"[{subscription.id}] digest of {len(alerts)} alert(s)" if len(alerts) > 1 else ""
         blocks = ([header] if header else []) + [render_alert(alert) for alert in alerts]

@@ -16,7 +16,7 @@ from services.notifier.render import render, subject
 from services.notifier.settings import SmtpSettings
 
 if TYPE_CHECKING:
-    from services.notifier.jobs import DeliveryJob
+    from services.notifier.jobs import Job
     from services.notifier.subscriptions import Subscription
     from shared.models import Alert
 
@@ -74,7 +74,7 @@ class EmailChannel:
         return f"mailto:{address}?subject={quote(f'unsubscribe {subscription.id}', safe='')}"
 
     def compose(
-        self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
+        self, subscription: Subscription, job: Job, alerts: Sequence[Alert]
     ) -> EmailMessage:
         """The message; header values pass through ``EmailMessage``, which refuses CR/LF."""
         unsubscribe = self.unsubscribe_link(subscription)
@@ -94,7 +94,7 @@ class EmailChannel:
         return message
 
     async def send(
-        self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
+        self, subscription: Subscription, job: Job, alerts: Sequence[Alert]
     ) -> SendResult:
         message = self.compose(subscription, job, alerts)
         smtp = self.smtp

@@ -18,7 +18,7 @@ from services.notifier.targets import TargetRefusedError, check_host, resolver_f
 from shared.retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
-    from services.notifier.jobs import DeliveryJob
+    from services.notifier.jobs import Job
     from services.notifier.subscriptions import Subscription
     from shared.models import Alert
 
@@ -76,7 +76,7 @@ class WebhookChannel:
         return self._session
 
     async def send(
-        self, subscription: Subscription, job: DeliveryJob, alerts: Sequence[Alert]
+        self, subscription: Subscription, job: Job, alerts: Sequence[Alert]
     ) -> SendResult:
         assert subscription.url is not None
         try:
