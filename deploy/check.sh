@@ -70,7 +70,7 @@ for service in poller classifier notifier app; do
     "$PY" - "$service" >"$tmp/$service.prom" <<'EOF'
 import importlib, sys
 import shared.metrics  # noqa: F401  (the metrics every process exports)
-importlib.import_module("services.app" if sys.argv[1] == "app" else f"services.{sys.argv[1]}.service")
+importlib.import_module("services.runner" if sys.argv[1] == "app" else f"services.{sys.argv[1]}.service")
 from prometheus_client import generate_latest
 sys.stdout.write(generate_latest().decode())
 EOF
