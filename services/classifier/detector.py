@@ -56,7 +56,8 @@ class Detector:
         """The verdict for one article, with the sentences that justify it."""
         document = f"{title.strip()}\n{text.strip()}"
         folded = fold(document)
-        if not self.lexicon.prefilter.search(folded):
+        screened = any(core in folded for core in self.lexicon.screen)
+        if not (screened and self.lexicon.prefilter.search(folded)):
             # Never about Turkey: skip the (costly) language detection too.
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED

@@ -18,7 +18,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from services.classifier.patterns import Patterns, Scanner, check_patterns, trie_regex
+from services.classifier.patterns import (
+    Patterns,
+    Scanner,
+    check_patterns,
+    screen,
+    trie_regex,
+)
 from services.classifier.theaters import TheaterFile, read_theater_files
 from shared.models import Stance, Theater
 from shared.vocabulary import DEFAULT_VOCABULARY, Vocabulary
@@ -195,7 +201,8 @@ class Claimant:
 class Lexicon:
     """Compiled matchers, ready for the detector.
 
-    ``prefilter`` finds any mention of Turkey (the cheap first test); ``scanner`` finds every
+    ``prefilter`` finds any mention of Turkey (the cheap first test, itself behind ``screen``,
+    a necessary condition that plain text skips through fast); ``scanner`` finds every
     other list in one pass, as hit kinds named after the lists: ``mentions``, ``actors``,
     ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``, ``denial``,
     ``speech``, ``abroad``, ``domestic``, ``origin``, ``reaction``, ``negation``,
@@ -205,6 +212,7 @@ class Lexicon:
     ``vocabulary`` the theaters and stances ``core.yaml`` declares.
     """
 
+    screen: tuple[str, ...]
     prefilter: re.Pattern[str]
     scanner: Scanner
     languages: frozenset[str]
@@ -252,6 +260,7 @@ class Lexicon:
                     kinds["claimant"].setdefault(pattern, claimants[name])
         prefilter = [p for lang in languages for p in lang.turkey + lang.turkish_products]
         return cls(
+            screen=screen(prefilter),
             prefilter=trie_regex(prefilter),
             scanner=Scanner.build(kinds),
             languages=frozenset(lang.language for lang in languages),
