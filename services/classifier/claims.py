@@ -68,7 +68,7 @@ def _headline_speakers(document: str, sentences: list[Sentence]) -> dict[int, Cl
     speakers: dict[int, Claimant] = {}
     title = [s for s in sentences if s.is_title]
     for segment, following in itertools.pairwise(title):
-        if segment.claimants and _ends_with_colon(document, segment):
+        if segment.claimants and _last_mark(document, segment) == ":":
             speakers[following.start] = segment.claimants[0][2]
     return speakers
 
@@ -82,7 +82,8 @@ def _carried_speakers(
     is quoted, within the paragraph; "X said ...; Y" (one sentence cut at the semicolon); "X
     said ... . He added that ...": a speech verb that names nobody (a pronoun) speaks for the
     last speaker, also in the next paragraph. Backward: "Turkey will send sixty soldiers. This
-    was stated by the minister." — a sentence that only names who said the one before it.
+    was stated by the minister." — a sentence that only names who spoke gives its speaker the
+    unattributed claims before it (:func:`_attribute_back`).
     """
     carried: dict[int, Claimant] = {}
     body = [s for s in sentences if not s.is_title]
@@ -103,17 +104,12 @@ def _carried_speakers(
             continue
         if same_paragraph and sentence.start < quoted_until:
             carried[sentence.start] = last
-        elif same_paragraph and _introduces(document, previous) and said is not None:
+        elif same_paragraph and _last_mark(document, previous) in (":", ";") and said is not None:
             carried[sentence.start] = last
             quoted_until = _quotation_end(document, sentence)
         elif sentence.speech and not sentence.claimants:
             carried[sentence.start] = last
     return carried
-
-
-def _introduces(document: str, sentence: Sentence) -> bool:
-    """Whether the sentence leads into the next ("X said:", "X said ...; ...")."""
-    return document[sentence.start : sentence.end].rstrip()[-1:] in (":", ";")
 
 
 def _quotation_end(document: str, sentence: Sentence) -> int:
@@ -169,9 +165,9 @@ def _opens_paragraph(document: str, previous: Sentence, sentence: Sentence) -> b
     return "\n\n" in document[previous.end : sentence.start]
 
 
-def _ends_with_colon(document: str, sentence: Sentence) -> bool:
-    """Whether the sentence introduces what follows ("X said:", a "Speaker:" headline)."""
-    return document[sentence.start : sentence.end].rstrip().endswith(":")
+def _last_mark(document: str, sentence: Sentence) -> str:
+    """The sentence's last character: ":" or ";" when it leads into the next ("X said:")."""
+    return document[sentence.start : sentence.end].rstrip()[-1:]
 
 
 def _without_generic(claims: list[Claim]) -> list[Claim]:
