@@ -50,6 +50,7 @@ class Sentence:
     threat: int = 0
     denial: int = 0
     official_act: int = 0
+    exercise: int = 0  # drills, manoeuvres: where they are held decides
     hypothetical: int = 0  # "should", "would", "if": what might be, not what is
     negated: int = 0  # involvement cues right after a negation ("will not send troops")
     places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
@@ -129,7 +130,8 @@ def strength(sentence: Sentence) -> float:
         strength *= _ARMS_TRADE_FACTOR
     if sentence.reaction and not sentence.forces:
         strength *= _REACTION_FACTOR
-    if sentence.domestic and not sentence.theaters:
+    if sentence.domestic and (sentence.exercise or not sentence.theaters):
+        # Set inside Turkey; drills there stay domestic whichever countries take part.
         strength *= _DOMESTIC_FACTOR
     if sentence.hypothetical and not sentence.threat:
         strength *= _HYPOTHETICAL_FACTOR  # "Turkey should keep its soldiers out of Syria"
