@@ -14,6 +14,7 @@ which keeps the common case (an irrelevant article) to a few microseconds per ki
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Set
 from typing import cast
 
@@ -41,6 +42,7 @@ _TITLE_BOOST = 1.25
 _NO_PLACE_FACTOR = 0.45
 _OFF_TOPIC_TITLE_FACTOR = 0.35
 _OFF_TOPIC_BODY_FACTOR = 0.7
+_PAST_YEAR = re.compile(r"(?<![\d.,])1[89]\d\d(?![\d.,]\d)")
 
 
 class Detector:
@@ -127,6 +129,8 @@ class Detector:
                 continue
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
             note(sentence, hit, negated=negated)
+        for sentence in sentences:
+            sentence.past += bool(_PAST_YEAR.search(document, sentence.start, sentence.end))
         lend_headline_voice(document, sentences)
         for sentence in sentences:
             sentence.strength = strength(sentence)

@@ -95,6 +95,7 @@ class LanguageFile(BaseModel):
     origin_before: Patterns = Field(default_factory=list)
     official_act: Patterns = Field(default_factory=list)
     exercise: Patterns = Field(default_factory=list)
+    past: Patterns = Field(default_factory=list)
     theaters: dict[Theater, Patterns] = Field(default_factory=dict)
     claimants: dict[str, Patterns | _NewClaimant] = Field(default_factory=dict)
 
@@ -103,7 +104,7 @@ class LanguageFile(BaseModel):
         "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
         "domestic", "turkish_reaction",
         "negation", "negation_after", "hypothetical", "origin_before", "official_act", "origin",
-        "exercise",
+        "exercise", "past",
     )(check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -208,7 +209,7 @@ class Lexicon:
     other list in one pass, as hit kinds named after the lists: ``mentions``, ``actors``,
     ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``, ``denial``,
     ``speech``, ``abroad``, ``domestic``, ``origin``, ``reaction``, ``negation``,
-    ``hypothetical``, ``official_act``, ``exercise``,
+    ``hypothetical``, ``official_act``, ``exercise``, ``past``,
     ``place`` (labelled with its theater) and ``claimant`` (labelled with a :class:`Claimant`).
     ``subject_first`` holds the languages whose speaker comes before the verb (SOV);
     ``vocabulary`` the theaters and stances ``core.yaml`` declares.
@@ -239,6 +240,7 @@ class Lexicon:
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
             "hypothetical": "hypothetical", "origin_before": "origin_before",
             "official_act": "official_act", "exercise": "exercise",
+            "past": "past",
         }  # fmt: skip
         for kind, field in lists.items():
             kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}

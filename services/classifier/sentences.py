@@ -52,6 +52,7 @@ class Sentence:
     official_act: int = 0
     exercise: int = 0  # drills, manoeuvres: where they are held decides
     hypothetical: int = 0  # "should", "would", "if": what might be, not what is
+    past: int = 0  # anniversaries, events dated last century (1974): history, not news
     negated: int = 0  # involvement cues right after a negation ("will not send troops")
     places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
     threat_at: int = -1  # where the first threat cue stands
@@ -133,6 +134,8 @@ def strength(sentence: Sentence) -> float:
     if sentence.domestic and (sentence.exercise or not sentence.theaters):
         # Set inside Turkey; drills there stay domestic whichever countries take part.
         strength *= _DOMESTIC_FACTOR
+    if sentence.past:
+        strength *= 0.25
     if sentence.hypothetical and not sentence.threat:
         strength *= _HYPOTHETICAL_FACTOR  # "Turkey should keep its soldiers out of Syria"
     if sentence.negated and not sentence.denial:
