@@ -99,7 +99,7 @@ class Detector:
         def where(offset: int) -> Sentence:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
-        domestic_until = origin_until = negation_end = from_end = -1
+        domestic_until = origin_until = negation_end = from_end = off_topic_until = -1
         known = language in self.lexicon.languages
         for hit in self.lexicon.scanner.scan(folded):
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
@@ -109,6 +109,10 @@ class Detector:
                 domestic_until = max(domestic_until, hit.end)
             elif hit.kind in _COVERED_BY_DOMESTIC and hit.start < domestic_until:
                 continue  # "the Turkish border", "a Black Sea province": Turkey as a place
+            if hit.kind == "off_topic":
+                off_topic_until = max(off_topic_until, hit.end)
+            elif hit.kind in ("strong", "weak") and hit.start < off_topic_until:
+                continue  # "a rocket launch base", "the drone show": not a military cue
             if hit.kind == "origin":
                 origin_until = max(origin_until, hit.end)
                 continue
