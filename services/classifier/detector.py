@@ -36,7 +36,14 @@ _NEGATION_REACH = 24  # "did not deny", "will not launch", "no Turkish troops": 
 UNDETERMINED = "und"  # BCP 47: language not determined
 _LANGUAGE_SAMPLE_CHARS = 300  # enough to tell, cheap to classify
 _MAX_EVIDENCE = 3
-_COVERED_BY_DOMESTIC = frozenset({"mentions", "actors", "forces", "place", "claimant"})
+# A phrase of these lists hides what other lists find inside it: a place inside Turkey its
+# Turkish words ("the Turkish border"), a fighters' origin its place ("Syrian mercenaries"),
+# an off-topic phrase its military words ("a rocket launch base").
+_COVERS = {
+    "domestic": frozenset({"mentions", "actors", "forces", "place", "claimant"}),
+    "origin": frozenset({"place"}),
+    "off_topic": frozenset({"strong", "weak"}),
+}
 _ARMS_TRADE_TITLE_FACTOR = 0.5
 _TITLE_BOOST = 1.25
 _NO_PLACE_FACTOR = 0.45
@@ -99,30 +106,24 @@ class Detector:
         def where(offset: int) -> Sentence:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
-        domestic_until = origin_until = negation_end = from_end = off_topic_until = -1
+        covered_until = dict.fromkeys(_COVERS, -1)
+        negation_end = from_end = -1
         known = language in self.lexicon.languages
         for hit in self.lexicon.scanner.scan(folded):
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
                 continue  # a function word of another language
+            if any(hit.kind in _COVERS[k] and hit.start < end for k, end in covered_until.items()):
+                continue  # "the Turkish border", "Syrian mercenaries", "a rocket launch base"
+            if hit.kind in covered_until:
+                covered_until[hit.kind] = max(covered_until[hit.kind], hit.end)
             sentence = where(hit.start)
-            if hit.kind == "domestic":
-                domestic_until = max(domestic_until, hit.end)
-            elif hit.kind in _COVERED_BY_DOMESTIC and hit.start < domestic_until:
-                continue  # "the Turkish border", "a Black Sea province": Turkey as a place
-            if hit.kind == "off_topic":
-                off_topic_until = max(off_topic_until, hit.end)
-            elif hit.kind in ("strong", "weak") and hit.start < off_topic_until:
-                continue  # "a rocket launch base", "the drone show": not a military cue
             if hit.kind == "origin":
-                origin_until = max(origin_until, hit.end)
                 continue
             if hit.kind == "origin_before":
                 from_end = hit.end
                 continue
-            if hit.kind == "place" and (
-                hit.start < origin_until or (0 <= hit.start - from_end <= 1 and from_end >= 0)
-            ):
-                continue  # "Syrian mercenaries", "fighters from Syria": where they come from
+            if hit.kind == "place" and 0 <= hit.start - from_end <= 1 and from_end >= 0:
+                continue  # "fighters from Syria": where they come from
             if hit.kind == "negation":
                 negation_end = hit.end
                 continue
@@ -133,10 +134,9 @@ class Detector:
                 continue
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
             note(sentence, hit, negated=negated)
-        for sentence in sentences:
-            sentence.past += bool(_PAST_YEAR.search(document, sentence.start, sentence.end))
         lend_headline_voice(document, sentences)
         for sentence in sentences:
+            sentence.past += bool(_PAST_YEAR.search(document, sentence.start, sentence.end))
             sentence.strength = strength(sentence)
         return sentences
 
