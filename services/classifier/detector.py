@@ -44,6 +44,10 @@ _COVERS = {
     "origin": frozenset({"place"}),
     "off_topic": frozenset({"strong", "weak"}),
 }
+_COVERED_BY = {
+    kind: tuple(k for k, covered in _COVERS.items() if kind in covered)
+    for kind in set().union(*_COVERS.values())
+}
 _ARMS_TRADE_TITLE_FACTOR = 0.5
 _TITLE_BOOST = 1.25
 _NO_PLACE_FACTOR = 0.45
@@ -65,8 +69,7 @@ class Detector:
         """The verdict for one article, with the sentences that justify it."""
         document = f"{title.strip()}\n{text.strip()}"
         folded = fold(document)
-        screened = any(core in folded for core in self.lexicon.screen)
-        if not (screened and self.lexicon.prefilter.search(folded)):
+        if not (self.lexicon.screen.passes(folded) and self.lexicon.prefilter.search(folded)):
             # Never about Turkey: skip the (costly) language detection too.
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
@@ -112,7 +115,8 @@ class Detector:
         for hit in self.lexicon.scanner.scan(folded):
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
                 continue  # a function word of another language
-            if any(hit.kind in _COVERS[k] and hit.start < end for k, end in covered_until.items()):
+            coverers = _COVERED_BY.get(hit.kind)
+            if coverers and any(hit.start < covered_until[k] for k in coverers):
                 continue  # "the Turkish border", "Syrian mercenaries", "a rocket launch base"
             if hit.kind in covered_until:
                 covered_until[hit.kind] = max(covered_until[hit.kind], hit.end)

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.classifier.patterns import (
     Patterns,
     Scanner,
+    Screen,
     check_patterns,
-    screen,
     trie_regex,
 )
 from services.classifier.theaters import TheaterFile, read_theater_files
@@ -215,7 +215,7 @@ class Lexicon:
     ``vocabulary`` the theaters and stances ``core.yaml`` declares.
     """
 
-    screen: tuple[str, ...]
+    screen: Screen
     prefilter: re.Pattern[str]
     scanner: Scanner
     languages: frozenset[str]
@@ -264,7 +264,7 @@ class Lexicon:
                     kinds["claimant"].setdefault(pattern, claimants[name])
         prefilter = [p for lang in languages for p in lang.turkey + lang.turkish_products]
         return cls(
-            screen=screen(prefilter),
+            screen=Screen.build(prefilter),
             prefilter=trie_regex(prefilter),
             scanner=Scanner.build(kinds),
             languages=frozenset(lang.language for lang in languages),
