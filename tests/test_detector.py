@@ -129,6 +129,14 @@ def test_patterns_respect_word_boundaries_wildcards_and_hyphens() -> None:
     assert found == ["turkish-troops", "deployed", "f-16s", "defense ministry", "iha"]
 
 
+def test_the_longest_phrase_wins_whether_a_wildcard_comes_first_or_last() -> None:
+    """The longest phrase: "τουρκων" does not hide "τουρκ* στρατιωτων", "libya*" no longer one."""
+    regex = trie_regex(["τουρκων", "τουρκ* στρατιωτων", "libya*", "libyan national army"])
+    text = "τουρκων στρατιωτων; τουρκων δυναμεων; libyan national army; libyans"
+    found = [m.group() for m in regex.finditer(text)]
+    assert found == ["τουρκων στρατιωτων", "τουρκων", "libyan national army", "libyans"]
+
+
 def test_the_scanner_finds_nested_and_overlapping_phrases_with_their_labels() -> None:
     scanner = Scanner.build({
         "place": {"iraq": "iraq", "northern iraq": "north", "erbil": "krg"},
