@@ -130,7 +130,7 @@ def test_patterns_respect_word_boundaries_wildcards_and_hyphens() -> None:
 
 
 def test_the_longest_phrase_wins_whether_a_wildcard_comes_first_or_last() -> None:
-    """The longest phrase: "τουρκων" does not hide "τουρκ* στρατιωτων", "libya*" no longer one."""
+    """The longest phrase wins: "τουρκ* στρατιωτων" over "τουρκων", "libyan national army"."""
     regex = trie_regex(["τουρκων", "τουρκ* στρατιωτων", "libya*", "libyan national army"])
     text = "τουρκων στρατιωτων; τουρκων δυναμεων; libyan national army; libyans"
     found = [m.group() for m in regex.finditer(text)]
