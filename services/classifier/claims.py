@@ -23,6 +23,7 @@ _GENERIC_CLAIMANTS = frozenset({UNATTRIBUTED, "Turkish officials"})
 _QUOTES = {'"': '"', "«": "»", "“": "”", "„": "“", "‘": "’", "‹": "›", "'": "'"}
 _OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
 _SECOND_THEATER = 0.5  # a second theater counts when named at least this share as often
+_SPEAKER_WORDS = 3  # "Ալիև.", "Ռուսաստանի ԱԳՆ.": a headline segment that only names someone
 
 
 def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool) -> list[Claim]:
@@ -63,12 +64,15 @@ def lend_headline_voice(document: str, sentences: list[Sentence]) -> None:
 def _headline_speakers(document: str, sentences: list[Sentence]) -> dict[int, Claimant]:
     """Who speaks in a "Speaker: quote" headline ("Erdoğan: we may come one night").
 
-    The headline is split at the colon; the words after it are the speaker's.
+    The headline is split at the colon; the words after it are the speaker's. Armenian
+    headlines also write "Ալիև. …" or "Փաշինյան։ …": a name alone before a full stop.
     """
     speakers: dict[int, Claimant] = {}
     title = [s for s in sentences if s.is_title]
     for segment, following in itertools.pairwise(title):
-        if segment.claimants and _last_mark(document, segment) == ":":
+        mark = _last_mark(document, segment)
+        named_only = len(document[segment.start : segment.end].split()) <= _SPEAKER_WORDS
+        if segment.claimants and (mark == ":" or (mark in ".։" and named_only)):
             speakers[following.start] = segment.claimants[0][2]
     return speakers
 
