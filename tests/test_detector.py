@@ -11,7 +11,8 @@ import pytest
 from services.classifier.detector import Detector
 from services.classifier.evaluate import evaluate, load_labels
 from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
-from services.classifier.patterns import Scanner, Screen, fold, trie_regex
+from services.classifier.patterns import Scanner, fold, trie_regex
+from services.classifier.screen import Screen
 from services.poller.text import html_to_text
 from services.runner import DEFAULT_SOURCES
 from shared.vocabulary import DEFAULT_VOCABULARY

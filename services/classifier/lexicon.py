@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.classifier.patterns import (
     Patterns,
     Scanner,
-    Screen,
     check_patterns,
     trie_regex,
 )
+from services.classifier.screen import Screen
 from services.classifier.theaters import TheaterFile, read_theater_files
 from shared.models import Stance, Theater
 from shared.vocabulary import DEFAULT_VOCABULARY, Vocabulary

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Generic, TypeVar
-
-import ahocorasick
 
 Patterns = list[str]
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
@@ -186,41 +183,6 @@ def trie_regex(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile(_WORD_START + _emit_root(root))
 
 
-@dataclass(frozen=True)
-class Screen:
-    """A fast necessary test for :func:`trie_regex` of the same patterns: short substrings
-    (the first letters of one literal run of each pattern) of which any match contains one.
-
-    Text that holds none of them cannot match any of the patterns, and one Aho-Corasick pass
-    (pyahocorasick) finds that out many times faster than the regular expression engine
-    stepping through the trie's word-start assertions: the common case, an article that never
-    mentions Turkey. Of a pattern's runs the one whose first letters most patterns share is
-    taken ("turc" of "italo turc*", not "ital"), which keeps the substrings few and specific.
-    """
-
-    cores: tuple[str, ...]
-    _automaton: ahocorasick.Automaton = field(repr=False, compare=False)
-
-    @classmethod
-    def build(cls, patterns: Iterable[str]) -> Screen:
-        runs = [
-            [r[:_SCREEN_CHARS] for r in _NOT_LITERAL.split(fold(p.strip())) if r] for p in patterns
-        ]
-        shared = Counter(core for cores in runs for core in set(cores))
-        cores = tuple(sorted({max(cores, key=lambda c: (shared[c], len(c))) for cores in runs}))
-        automaton = ahocorasick.Automaton()
-        for core in cores:
-            automaton.add_word(core, core)
-        automaton.make_automaton()
-        return cls(cores, automaton)
-
-    def passes(self, folded: str) -> bool:
-        """Whether ``folded`` text holds any of the substrings (may hold a match)."""
-        return bool(self.cores) and next(self._automaton.iter(folded), None) is not None
-
-
-_SCREEN_CHARS = 4
-_NOT_LITERAL = re.compile(r"[\s*]+|.\?")  # spaces, "*", and a letter made optional by "?"
 _GROUPED_ROOT = 120  # below this many first letters, the lookaheads cost more than they save
 
 
