@@ -153,7 +153,7 @@ class Detector:
         score = 1.0 - missing
         if score == 0.0:
             return 0.0
-        if not any(s.theaters or s.abroad for s in sentences):
+        if not _names_a_place(involved, sentences):
             score *= _NO_PLACE_FACTOR
         title = [s for s in sentences if s.is_title]
         if max(s.strength for s in title) < WEIGHT_MENTION_STRONG:
@@ -165,6 +165,14 @@ class Detector:
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
         return min(score, 1.0)
+
+
+def _names_a_place(involved: list[Sentence], sentences: list[Sentence]) -> bool:
+    """Whether a place abroad is named where the involvement is told, or in the headline: a
+    place elsewhere in the article (the PKK's camps in Iraq, behind a jet crash at home) is
+    not where it happens."""
+    told = [s for s in sentences if s.is_title] + involved
+    return any(s.theaters or s.abroad for s in told)
 
 
 def _evidence(document: str, involved: list[Sentence], claims: list[Claim]) -> list[str]:
