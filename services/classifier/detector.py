@@ -53,6 +53,7 @@ _TITLE_BOOST = 1.25
 _NO_PLACE_FACTOR = 0.45
 _OFF_TOPIC_TITLE_FACTOR = 0.35
 _OFF_TOPIC_BODY_FACTOR = 0.7
+_ONLY_HINTS_FACTOR = 0.6
 _PAST_YEAR = re.compile(r"(?<![\d.,])1[89]\d\d(?![\d.,]\d)")
 
 
@@ -161,6 +162,8 @@ class Detector:
                 score *= _OFF_TOPIC_TITLE_FACTOR
             if any(s.arms_trade for s in title):
                 score *= _ARMS_TRADE_TITLE_FACTOR
+        if max(s.strength for s in involved) < WEIGHT_MENTION_STRONG:
+            score *= _ONLY_HINTS_FACTOR  # weak hints only, however many: no sentence tells it
         off_topic = sum(s.off_topic for s in sentences)
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
