@@ -54,6 +54,7 @@ _NO_PLACE_FACTOR = 0.45
 _OFF_TOPIC_TITLE_FACTOR = 0.35
 _OFF_TOPIC_BODY_FACTOR = 0.7
 _ONLY_HINTS_FACTOR = 0.6
+_NEGATED_TITLE_FACTOR = 0.5
 _PAST_YEAR = re.compile(r"(?<![\d.,])1[89]\d\d(?![\d.,]\d)")
 
 
@@ -164,10 +165,19 @@ class Detector:
                 score *= _ARMS_TRADE_TITLE_FACTOR
         if max(s.strength for s in involved) < WEIGHT_MENTION_STRONG:
             score *= _ONLY_HINTS_FACTOR  # weak hints only, however many: no sentence tells it
+        told = [s for s in title if s.strength > 0]
+        if told and all(_all_negated(s) for s in told):
+            score *= _NEGATED_TITLE_FACTOR  # "Turkey will not send troops": the article's frame
         off_topic = sum(s.off_topic for s in sentences)
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
         return min(score, 1.0)
+
+
+def _all_negated(sentence: Sentence) -> bool:
+    """Every military cue of the sentence is negated, and it is no denial."""
+    cues = sentence.forces + sentence.strong
+    return sentence.negated >= max(1, cues) and not sentence.denial
 
 
 def _names_a_place(involved: list[Sentence], sentences: list[Sentence]) -> bool:
