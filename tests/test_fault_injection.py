@@ -175,7 +175,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(
           + " ".join(f"{k}={counts[k]}" for k in ("delivered", "duplicates", "dead_lettered",
                                                    "lost")))  # fmt: skip
     assert counts["lost"] == 0
-    assert len(poison) == 3
+    assert len(poison) == 3, [(letter.source_stream, letter.reason) for _, letter in dead]
     assert {letter.source_stream for letter in poison} == {ARTICLES, ALERTS}
     assert all(letter.reason for letter in poison)
     assert memory < MAX_REDIS_MEMORY_BYTES
