@@ -55,7 +55,8 @@ _OFF_TOPIC_TITLE_FACTOR = 0.35
 _OFF_TOPIC_BODY_FACTOR = 0.7
 _ONLY_HINTS_FACTOR = 0.6
 _NEGATED_TITLE_FACTOR = 0.5
-_PAST_YEAR = re.compile(r"(?<![\d.,])1[89]\d\d(?![\d.,]\d)")
+# A year of the 19th or 20th century, in Latin, Arabic or Persian digits (1974, ١٩٧٤, ۱۹۷۴).
+_PAST_YEAR = re.compile(r"(?<![\d.,])[1١۱][89٨٩۸۹]\d\d(?![\d.,]\d)")
 
 
 class Detector:

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 Patterns = list[str]
 _PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\??[\w'\".&-]*\*?)*$")
@@ -244,6 +244,9 @@ class LabeledMatcher(Generic[T]):
         found = [label for regex, label in self._by_label if regex.fullmatch(phrase)]
         if len(found) <= 1:
             return found[0] if found else None
+        if all(isinstance(label, frozenset) for label in found):
+            # Languages that own a word: a phrase two languages' patterns match is both's.
+            return cast(T, frozenset().union(*cast(list[frozenset[str]], found)))
         fitting = [
             pattern
             for pattern, label in self._labels.items()

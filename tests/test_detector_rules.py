@@ -1,0 +1,91 @@
+"""The detector's article-level rules, each on a tiny lexicon so the rule alone decides.
+
+Every test compares two articles that differ only in what the rule reads: the rule holds when
+the verdicts differ, and would fail if the rule were gone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from services.classifier.detector import Detector
+from services.classifier.lexicon import CORE_FILE, DEFAULT_LEXICON, CoreFile, LanguageFile, Lexicon
+from services.classifier.patterns import Scanner
+from shared.yamlfile import read_yaml
+
+TINY = {
+    "language": "en",
+    "turkey": ["turkey", "turkish*", "ankara"],
+    "turkish_actors": ["turkey", "ankara"],
+    "turkish_forces": ["turkish troops"],
+    "military": {"strong": ["troops", "base", "deployed"], "weak": ["forces", "sent"]},
+    "off_topic": ["launch base", "elections"],
+    "domestic": ["konya"],
+    "exercise": ["drills"],
+    "past": ["anniversary"],
+    "negation": ["not", "no"],
+    "theaters": {"somalia": ["somalia"], "karabakh": ["azerbaijani", "nakhchivan"],
+                 "cyprus": ["cyprus"]},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    core = read_yaml(DEFAULT_LEXICON / CORE_FILE).validate(CoreFile)
+    language = LanguageFile.model_validate(TINY, context=core.vocabulary.as_context())
+    return Detector(Lexicon.compile(core, [language]))
+
+
+def score(detector: Detector, title: str, text: str) -> float:
+    return detector.classify("x", title, text, language="en").score
+
+
+def test_a_military_word_inside_an_off_topic_phrase_is_no_cue(detector: Detector) -> None:
+    space = detector.classify("a", "Space", "Turkey builds a launch base in Somalia.", "en")
+    army = detector.classify("b", "Army", "Turkey builds a base in Somalia.", "en")
+    assert army.flagged
+    assert not space.flagged
+    assert space.score == 0
+
+
+def test_drills_inside_turkey_stay_domestic_whoever_takes_part(detector: Detector) -> None:
+    text = "Turkish troops and Azerbaijani troops hold drills in {}."
+    assert detector.classify("a", "Drills", text.format("Nakhchivan"), "en").flagged
+    assert not detector.classify("b", "Drills", text.format("Konya"), "en").flagged
+
+
+@pytest.mark.parametrize("when", ["in 1974", "in ١٩٧٤", "in ۱۹۷۴", "on the anniversary"])
+def test_history_weighs_a_quarter_of_news(detector: Detector, when: str) -> None:
+    news = score(detector, "Cyprus", "Turkish troops landed in Cyprus on Tuesday.")
+    history = score(detector, "Cyprus", f"Turkish troops landed in Cyprus {when}.")
+    assert news >= 0.5
+    assert history <= news / 4  # a quarter, and no longer a strong sentence either
+
+
+def test_a_headline_whose_military_words_are_all_negated_frames_the_article(
+    detector: Detector,
+) -> None:
+    body = "Turkey has troops in Somalia."
+    sends = score(detector, "Turkey sends more troops", body)
+    refuses = score(detector, "Turkey will not send troops", body)
+    assert sends >= 0.5
+    assert refuses < 0.5
+
+
+def test_the_place_abroad_must_be_where_the_involvement_is_told(detector: Detector) -> None:
+    there = score(detector, "Alert", "Turkish troops were deployed in Somalia. Quiet week.")
+    elsewhere = score(detector, "Alert", "Turkish troops were deployed. Somalia held elections.")
+    assert there >= 0.5
+    assert elsewhere == pytest.approx(there * 0.45, rel=0.01)
+
+
+def test_weak_hints_alone_weigh_less_however_many(detector: Detector) -> None:
+    hints = "Ankara sent forces to Somalia. Ankara sent forces to Somalia again."
+    strong = "Ankara deployed troops to Somalia. Ankara sent forces to Somalia again."
+    assert score(detector, "Somalia", hints) < score(detector, "Somalia", strong) * 0.6
+
+
+def test_a_word_that_two_languages_list_belongs_to_both() -> None:
+    scanner = Scanner.build({"negation": {"nu": frozenset({"ro"}), "nu*": frozenset({"kmr"})}})
+    (hit,) = scanner.scan("nu")
+    assert hit.label == frozenset({"ro", "kmr"})
