@@ -23,6 +23,7 @@ _GENERIC_CLAIMANTS = frozenset({UNATTRIBUTED, "Turkish officials"})
 _QUOTES = {'"': '"', "«": "»", "“": "”", "„": "“", "‘": "’", "‹": "›", "'": "'"}
 _OTHER_DOMINATES = 2  # how many times more often 'other' places must be named to win
 _SECOND_THEATER = 0.5  # a second theater counts when named at least this share as often
+_OTHER_AS_SECOND = 0.75  # 'other' beside a specific theater: named nearly as often
 _SPEAKER_WORDS = 3  # "Ալիև.", "Ռուսաստանի ԱԳՆ.": a headline segment that only names someone
 
 
@@ -283,6 +284,8 @@ def main_theaters(sentences: list[Sentence]) -> list[Theater]:
         # an article about Lebanon or the Red Sea (Israel once, UNIFIL ten times).
         specific = dict(counts)
     top = max(specific.values())
+    if counts["other"] >= top * _OTHER_AS_SECOND:  # UNIFIL beside Syria in a mandate story
+        specific = dict(counts)
     return [
         t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top * _SECOND_THEATER
     ]
