@@ -24,6 +24,7 @@ TINY = {
     "exercise": ["drills"],
     "past": ["anniversary"],
     "negation": ["not", "no"],
+    "threat": ["not hesitate"],
     "theaters": {"somalia": ["somalia"], "karabakh": ["azerbaijani", "nakhchivan"],
                  "cyprus": ["cyprus"]},
 }  # fmt: skip
@@ -70,6 +71,14 @@ def test_a_headline_whose_military_words_are_all_negated_frames_the_article(
     refuses = score(detector, "Turkey will not send troops", body)
     assert sends >= 0.5
     assert refuses < 0.5
+
+
+def test_a_negator_inside_a_threat_negates_nothing(detector: Detector) -> None:
+    threat = detector.classify("a", "Ankara", "Turkey will not hesitate to send troops to Somalia.")
+    negated = detector.classify("b", "Ankara", "Turkey will not send troops to Somalia.")
+    assert threat.flagged
+    assert threat.stances == ["threat"]
+    assert not negated.flagged
 
 
 def test_the_place_abroad_must_be_where_the_involvement_is_told(detector: Detector) -> None:

@@ -38,11 +38,12 @@ _LANGUAGE_SAMPLE_CHARS = 300  # enough to tell, cheap to classify
 _MAX_EVIDENCE = 3
 # A phrase of these lists hides what other lists find inside it: a place inside Turkey its
 # Turkish words ("the Turkish border"), a fighters' origin its place ("Syrian mercenaries"),
-# an off-topic phrase its military words ("a rocket launch base").
+# an off-topic phrase its military words ("a rocket launch base"), a threat its negator.
 _COVERS = {
     "domestic": frozenset({"mentions", "actors", "forces", "place", "claimant"}),
     "origin": frozenset({"place"}),
     "off_topic": frozenset({"strong", "weak"}),
+    "threat": frozenset({"negation"}),  # "will not hesitate", "nie wyklucza": no negation
 }
 _COVERED_BY = {
     kind: tuple(k for k, covered in _COVERS.items() if kind in covered)
