@@ -137,16 +137,14 @@ def _emit(node: _Node, *, root: bool = False) -> str:
     # Longer continuations first, so the longest phrase wins: a * that more words follow
     # ("türk* askerleri" before "türkün"), then letters before a * or ? that ends a pattern
     # (so "libya*" does not hide "libyan national army"), the end of a phrase last.
-    star = node.children.get("*")
-    if star is not None and any(key != _OPEN_END for key in star.children):
-        following = _Node({k: v for k, v in star.children.items() if k != _OPEN_END})
-        branches.append(_FRAGMENT["*"] + _emit(following))
-        if _OPEN_END not in star.children:
-            star = None
+    star = node.children.get("*", _Node())
+    following = {k: v for k, v in star.children.items() if k != _OPEN_END}
+    if following:
+        branches.append(_FRAGMENT["*"] + _emit(_Node(following)))
     for key in sorted(node.children, key=lambda k: (k in (_END, _OPEN_END), k in ("*", "?"), k)):
         child = node.children[key]
         if key == "*":
-            if star is not None:
+            if _OPEN_END in child.children:
                 branches.append(_FRAGMENT["*"])  # the pattern ends with its *
             continue
         if key == _END:

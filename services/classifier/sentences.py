@@ -28,6 +28,7 @@ _NEGATED_FACTOR = 0.3
 _REACTION_FACTOR = 0.25
 _ARMS_TRADE_FACTOR = 0.2
 _HYPOTHETICAL_FACTOR = 0.25
+_PAST_FACTOR = 0.25
 
 
 @dataclass
@@ -135,7 +136,7 @@ def strength(sentence: Sentence) -> float:
         # Set inside Turkey; drills there stay domestic whichever countries take part.
         strength *= _DOMESTIC_FACTOR
     if sentence.past:
-        strength *= 0.25
+        strength *= _PAST_FACTOR  # "50 years after the invasion": history, not news
     if sentence.hypothetical and not sentence.threat:
         strength *= _HYPOTHETICAL_FACTOR  # "Turkey should keep its soldiers out of Syria"
     if sentence.negated and not sentence.denial:
