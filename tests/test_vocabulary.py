@@ -82,6 +82,12 @@ def test_a_theater_file_is_checked_like_every_lexicon_file(tmp_path: Path) -> No
     add_theater(lexicon, "libya", "tripoli")
     with pytest.raises(LexiconError, match=r"libya\.yaml:1: theater: 'libya' is declared in core"):
         load_lexicon(lexicon)
+    (lexicon / "theaters" / "libya.yaml").unlink()
+    (lexicon / "theaters" / "syldavia.yaml").unlink()
+    add_theater(lexicon, "zembla", "zembla")
+    add_theater(lexicon, "bordurie", "Zembla")  # the same place as folded, in another file
+    with pytest.raises(LexiconError, match=r"zembla\.yaml:\d+: places\.en: 'zembla' is a place "):
+        load_lexicon(lexicon)
 
 
 async def test_a_lexicon_without_a_vocabulary_has_the_default(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.classifier.patterns import Patterns, check_patterns
+from services.classifier.patterns import Patterns, check_patterns, normalise
 from shared.models import Theater
 from shared.yamlfile import read_yaml
 
@@ -43,8 +43,12 @@ class TheaterFile(BaseModel):
 
 
 def read_theater_files(lexicon: Path, declared: list[Theater]) -> list[TheaterFile]:
-    """The theater files of a lexicon folder, each a theater ``core.yaml`` does not declare."""
+    """The theater files of a lexicon folder, each a theater ``core.yaml`` does not declare.
+
+    A place may move from a language file to a theater file (its theater file wins: how
+    "sudan" leaves `other`), but two theater files may not claim the same place."""
     found = []
+    owners: dict[str, str] = {}  # a place (as matched) and the theater file that lists it
     for file in sorted((lexicon / FOLDER).glob("*.yaml")):
         document = read_yaml(file)
         theater = document.validate(TheaterFile)
@@ -52,5 +56,11 @@ def read_theater_files(lexicon: Path, declared: list[Theater]) -> list[TheaterFi
             raise document.error(["theater"], f"{theater.theater!r} in a file named {file.name}")
         if theater.theater in declared:
             raise document.error(["theater"], f"{theater.theater!r} is declared in core.yaml")
+        for code, places in theater.places.items():
+            for place in places:
+                other = owners.setdefault(normalise(place), theater.theater)
+                if other != theater.theater:
+                    problem = f"{place!r} is a place of theater {other!r} too"
+                    raise document.error(["places", code], problem)
         found.append(theater)
     return found
