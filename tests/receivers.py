@@ -1,4 +1,5 @@
-"""The endpoints the notifier sends to in tests: one webhook receiver, one chat endpoint.
+"""The endpoints the notifier sends to in tests: one webhook receiver, one chat endpoint, one
+mailbox for a real SMTP server (aiosmtpd).
 
 :class:`Receiver` is every test's webhook subscriber: it verifies each Standard Webhooks
 signature (a bad one fails the request, and the test), records every request with the status
@@ -12,9 +13,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 from aiohttp import web
+from aiosmtpd.smtp import Envelope, Session
 from standardwebhooks import Webhook
 
 from tests.helpers import local_server
@@ -131,3 +135,29 @@ class ChatEndpoint:
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append(await request.json())
         return web.Response(status=self.status)
+
+
+@dataclass
+class Mailbox:
+    """An aiosmtpd handler that keeps messages, or answers RCPT with a scripted code."""
+
+    refuse_rcpt: str | None = None
+    refuse: dict[str, str] = field(default_factory=dict)
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.refuse_rcpt or address in self.refuse:
+            return self.refuse_rcpt or self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Session, envelope: Envelope
+    ) -> str:
+        self.envelopes.append(envelope)
+        raw = envelope.original_content or b""
+        self.messages.append(message_from_bytes(raw, policy=policy.default))
+        return "250 Message accepted"

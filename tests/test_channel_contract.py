@@ -32,8 +32,7 @@ from shared.models import Alert
 from tests.factories import make_alert
 from tests.helpers import posting_to
 from tests.notifier_support import T0, webhook
-from tests.receivers import ChatEndpoint, Receiver, Reply, served
-from tests.test_notifier_email import Mailbox
+from tests.receivers import ChatEndpoint, Mailbox, Receiver, Reply, served
 
 
 @dataclass(frozen=True)

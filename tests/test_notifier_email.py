@@ -6,8 +6,6 @@ import asyncio
 import ssl
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -28,34 +26,9 @@ from shared.models import Alert
 from tests.factories import make_alert
 from tests.helpers import wait_for
 from tests.notifier_support import T0, FakeClock, advance, publish, running
+from tests.receivers import Mailbox
 
 PASSWORD = "smtp-password-never-shown"
-
-
-@dataclass
-class Mailbox:
-    """An aiosmtpd handler that keeps messages, or answers RCPT with a scripted code."""
-
-    refuse_rcpt: str | None = None
-    refuse: dict[str, str] = field(default_factory=dict)
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
-        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
-    ) -> str:
-        if self.refuse_rcpt or address in self.refuse:
-            return self.refuse_rcpt or self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: Any, session: Session, envelope: Envelope
-    ) -> str:
-        self.envelopes.append(envelope)
-        raw = envelope.original_content or b""
-        self.messages.append(message_from_bytes(raw, policy=policy.default))
-        return "250 Message accepted"
 
 
 def _authenticator(
