@@ -15,6 +15,20 @@ from shared.models import Article
 from shared.streams import ARTICLES, decode
 from tests.helpers import background
 
+# A news sitemap and a GDELT answer, as the sitemap and gdelt adapters read them.
+SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+ <url><loc>https://s.test/a</loc><news:news><news:publication><news:name>S</news:name>
+   <news:language>en</news:language></news:publication>
+   <news:publication_date>2026-02-03T10:00:00Z</news:publication_date>
+   <news:title>Sitemap story</news:title></news:news></url>
+ <url><loc>https://s.test/about</loc></url>
+</urlset>"""
+
+GDELT = b"""{"articles": [{"url": "https://g.test/x", "title": "Gdelt story",
+ "seendate": "20260203T101500Z", "language": "English", "domain": "g.test"}]}"""
+
 
 def rss(items: Sequence[tuple[str, str | None, str | None]], *, title: str = "Wire") -> str:
     """An RSS 2.0 document of (title, link, guid) items."""

@@ -30,8 +30,7 @@ from services.poller.sources import Source
 from services.poller.state import SourceState
 from services.settings import Settings
 from tests.helpers import local_server, wait_for
-from tests.poller_support import poller_settings, published, running, state
-from tests.test_poller_units import GDELT, SITEMAP
+from tests.poller_support import GDELT, SITEMAP, poller_settings, published, running, state
 
 HUB = "https://hub.test/"
 ETAG = '"v1"'

@@ -22,6 +22,7 @@ from shared.language import detect_language
 from shared.models import Article
 from shared.settings import ConfigError
 from shared.streams import ARTICLES, companion
+from tests.poller_support import GDELT, SITEMAP
 
 
 @pytest.mark.parametrize(
@@ -100,19 +101,6 @@ JSON_FEED = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "J",
             "content_html": "<p>Hi <b>there</b></p>",
             "date_published": "2026-01-02T03:04:05+01:00"},
            {"id": "2", "title": "No url", "date_published": "Fri, 31 May 2019 12:17:58 -0700"}]}"""
-
-SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
-<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
-        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
- <url><loc>https://s.test/a</loc><news:news><news:publication><news:name>S</news:name>
-   <news:language>en</news:language></news:publication>
-   <news:publication_date>2026-02-03T10:00:00Z</news:publication_date>
-   <news:title>Sitemap story</news:title></news:news></url>
- <url><loc>https://s.test/about</loc></url>
-</urlset>"""
-
-GDELT = b"""{"articles": [{"url": "https://g.test/x", "title": "Gdelt story",
- "seendate": "20260203T101500Z", "language": "English", "domain": "g.test"}]}"""
 
 
 def test_json_feed() -> None:
