@@ -157,9 +157,11 @@ class Detector:
         score = 1.0 - missing
         if score == 0.0:
             return 0.0
-        if not _names_a_place(involved, sentences):
-            score *= _NO_PLACE_FACTOR
         title = [s for s in sentences if s.is_title]
+        if not any(s.theaters or s.abroad for s in title + involved):
+            # The place abroad is named where the involvement is told, or in the headline: a
+            # place elsewhere (the PKK's camps in Iraq, behind a jet crash at home) is not it.
+            score *= _NO_PLACE_FACTOR
         if max(s.strength for s in title) < WEIGHT_MENTION_STRONG:
             if any(s.off_topic for s in title):
                 score *= _OFF_TOPIC_TITLE_FACTOR
@@ -180,14 +182,6 @@ def _all_negated(sentence: Sentence) -> bool:
     """Every military cue of the sentence is negated, and it is no denial."""
     cues = sentence.forces + sentence.strong
     return sentence.negated >= max(1, cues) and not sentence.denial
-
-
-def _names_a_place(involved: list[Sentence], sentences: list[Sentence]) -> bool:
-    """Whether a place abroad is named where the involvement is told, or in the headline: a
-    place elsewhere in the article (the PKK's camps in Iraq, behind a jet crash at home) is
-    not where it happens."""
-    told = [s for s in sentences if s.is_title] + involved
-    return any(s.theaters or s.abroad for s in told)
 
 
 def _evidence(document: str, involved: list[Sentence], claims: list[Claim]) -> list[str]:
