@@ -24,9 +24,10 @@ TINY = {
     "exercise": ["drills"],
     "past": ["anniversary"],
     "negation": ["not", "no"],
+    "border": ["border", "border with"],
     "threat": ["not hesitate"],
     "theaters": {"somalia": ["somalia"], "karabakh": ["azerbaijani", "nakhchivan"],
-                 "cyprus": ["cyprus"]},
+                 "cyprus": ["cyprus"], "iraq": ["iraq", "iraqi"], "other": ["iran"]},
 }  # fmt: skip
 
 
@@ -98,3 +99,28 @@ def test_a_word_that_two_languages_list_belongs_to_both() -> None:
     scanner = Scanner.build({"negation": {"nu": frozenset({"ro"}), "nu*": frozenset({"kmr"})}})
     (hit,) = scanner.scan("nu")
     assert hit.label == frozenset({"ro", "kmr"})
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "near the Iraqi border",
+        "on the border with Iraq",
+        "on the border with Iran and Iraq",
+        "on the border with Iran, Iraq",
+    ],
+)
+def test_a_place_named_as_a_neighbour_across_the_border_is_no_theater(
+    detector: Detector, where: str
+) -> None:
+    abroad = detector.classify("a", "Clash", "Turkish troops clashed with militants in Iraq.")
+    border = detector.classify("b", "Clash", f"Turkish troops clashed with militants {where}.")
+    assert abroad.flagged
+    assert abroad.theaters == ["iraq"]
+    assert not border.flagged  # no place abroad is named: set at home
+
+
+def test_a_border_crossed_into_a_place_still_names_it(detector: Detector) -> None:
+    crossed = detector.classify("a", "Raid", "Turkish troops crossed the border into Iraq.")
+    assert crossed.flagged
+    assert crossed.theaters == ["iraq"]

@@ -16,11 +16,12 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Set
+from dataclasses import dataclass
 from typing import cast
 
 from services.classifier.claims import article_theaters, find_claims, lend_headline_voice
 from services.classifier.lexicon import FUNCTION_WORDS, Lexicon
-from services.classifier.patterns import fold
+from services.classifier.patterns import Hit, fold
 from services.classifier.sentences import (
     WEIGHT_MENTION_STRONG,
     Sentence,
@@ -114,7 +115,8 @@ class Detector:
             return sentences[bisect.bisect_right(starts, offset) - 1]
 
         covered_until = dict.fromkeys(_COVERS, -1)
-        negation_end = from_end = -1
+        negation_end = -1
+        elsewhere = _Elsewhere(document)
         known = language in self.lexicon.languages
         for hit in self.lexicon.scanner.scan(folded):
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
@@ -127,11 +129,8 @@ class Detector:
             sentence = where(hit.start)
             if hit.kind == "origin":
                 continue
-            if hit.kind == "origin_before":
-                from_end = hit.end
+            if elsewhere.read(hit, sentence):
                 continue
-            if hit.kind == "place" and 0 <= hit.start - from_end <= 1 and from_end >= 0:
-                continue  # "fighters from Syria": where they come from
             if hit.kind == "negation":
                 negation_end = hit.end
                 continue
@@ -176,6 +175,49 @@ class Detector:
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
         return min(score, 1.0)
+
+
+@dataclass
+class _Elsewhere:
+    """Places named as somewhere else than the involvement: an origin ("fighters from Syria") or
+    a neighbour across a border ("on the border with Iran and Iraq", "the Iraqi border")."""
+
+    document: str
+    from_end: int = -1
+    border_end: int = -1
+    place_end: int = -1
+    neighbour_end: int = -1
+
+    def read(self, hit: Hit, sentence: Sentence) -> bool:
+        """Whether ``hit`` is used up here: a marker, or a place that is elsewhere."""
+        if hit.kind == "origin_before":
+            self.from_end = hit.end
+            return True
+        if hit.kind == "border":
+            self.border_end = hit.end
+            if sentence.places and _adjacent(self.document, self.place_end, hit.start):
+                sentence.places.pop()  # "the Iraqi border", "Irak sınırında"
+                self.neighbour_end = hit.end
+            return True
+        if hit.kind != "place":
+            return False
+        if self.from_end >= 0 and 0 <= hit.start - self.from_end <= 1:
+            return True  # "fighters from Syria": where they come from
+        if _adjacent(self.document, self.border_end, hit.start) or _adjacent(
+            self.document, self.neighbour_end, hit.start, chained=True
+        ):
+            self.neighbour_end = hit.end  # "the border with Iran and Iraq"
+            return True
+        self.place_end = hit.end
+        return False
+
+
+def _adjacent(document: str, end: int, start: int, *, chained: bool = False) -> bool:
+    """Whether only a space or punctuation (or, ``chained``, a conjunction) lies between."""
+    if end < 0 or start < end:
+        return False
+    gap = document[end:start]
+    return len(gap) <= (5 if chained else 2) and "." not in gap and "\n" not in gap
 
 
 def _all_negated(sentence: Sentence) -> bool:

@@ -35,7 +35,7 @@ CORE_FILE = "core.yaml"
 # Lists of function words ("no", "nu", "in", "ki", "che"): a hit counts only in an article of
 # a language that lists it (Romanian "nu" is "not", Kurmanji "nû" is "new").
 FUNCTION_WORDS = (
-    "negation", "negation_after", "complementizer", "hypothetical", "origin_before",
+    "negation", "negation_after", "complementizer", "hypothetical", "origin_before", "border",
 )  # fmt: skip
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 DETECTOR_STANCES = ("denial", "threat", "report")  # given by the detector, whoever speaks
@@ -93,6 +93,7 @@ class LanguageFile(BaseModel):
     negation_after: Patterns = Field(default_factory=list)
     hypothetical: Patterns = Field(default_factory=list)
     origin_before: Patterns = Field(default_factory=list)
+    border: Patterns = Field(default_factory=list)
     official_act: Patterns = Field(default_factory=list)
     exercise: Patterns = Field(default_factory=list)
     past: Patterns = Field(default_factory=list)
@@ -103,8 +104,8 @@ class LanguageFile(BaseModel):
         "turkey", "turkish_products", "turkish_actors", "turkish_forces", "arms_trade",
         "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
         "domestic", "turkish_reaction",
-        "negation", "negation_after", "hypothetical", "origin_before", "official_act", "origin",
-        "exercise", "past",
+        "negation", "negation_after", "hypothetical", "origin_before", "border", "official_act",
+        "origin", "exercise", "past",
     )(check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -238,7 +239,7 @@ class Lexicon:
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
             "attribution": "attribution", "complementizer": "complementizer",
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
-            "hypothetical": "hypothetical", "origin_before": "origin_before",
+            "hypothetical": "hypothetical", "origin_before": "origin_before", "border": "border",
             "official_act": "official_act", "exercise": "exercise",
             "past": "past",
         }  # fmt: skip

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Generic, TypeVar, cast
 
 Patterns = list[str]
@@ -181,6 +181,12 @@ def trie_regex(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile(_WORD_START + _emit_root(root))
 
 
+@lru_cache(maxsize=4096)
+def _one_pattern(pattern: str) -> re.Pattern[str]:
+    """One pattern's own regex, compiled once: which of several labels' patterns fits best."""
+    return trie_regex([pattern])
+
+
 _GROUPED_ROOT = 120  # below this many first letters, the lookaheads cost more than they save
 
 
@@ -248,7 +254,7 @@ class LabeledMatcher(Generic[T]):
         fitting = [
             pattern
             for pattern, label in self._labels.items()
-            if label in found and trie_regex([pattern]).fullmatch(phrase)
+            if label in found and _one_pattern(pattern).fullmatch(phrase)
         ]
         return self._labels[max(fitting, key=lambda p: len(normalise(p)))]
 
