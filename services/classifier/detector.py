@@ -50,6 +50,7 @@ _COVERED_BY = {
     kind: tuple(k for k, covered in _COVERS.items() if kind in covered)
     for kind in set().union(*_COVERS.values())
 }
+_INVOLVEMENT_KINDS = frozenset({"forces", "actors", "mentions", "strong", "weak"})
 _ARMS_TRADE_TITLE_FACTOR = 0.5
 _TITLE_BOOST = 1.25
 _NO_PLACE_FACTOR = 0.45
@@ -79,9 +80,17 @@ class Detector:
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
             )
+        sentences = split(document, 0, len(title.strip()), is_title=True)
+        sentences += split(document, len(title.strip()) + 1, len(document), is_title=False)
+        hits = list(self.lexicon.scanner.scan(folded))
+        if not _may_tell(hits, sentences):
+            # Turkey, but no sentence with its forces or a military word: skip the language too.
+            return Classification(
+                id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
+            )
         sample = f"{title}. {text}"[:_LANGUAGE_SAMPLE_CHARS]
         language = language or detect_language(sample) or UNDETERMINED
-        sentences = self._sentences(document, folded, len(title.strip()), language)
+        self._read(document, sentences, hits, language)
         involved = [s for s in sentences if s.strength > 0]
         score = self._score(involved, sentences)
         flagged = score >= self.threshold
@@ -103,12 +112,10 @@ class Detector:
             language=language,
         )
 
-    def _sentences(
-        self, document: str, folded: str, title_end: int, language: str
-    ) -> list[Sentence]:
-        """Split into sentences and record every lexicon match in the sentence it falls in."""
-        sentences = split(document, 0, title_end, is_title=True)
-        sentences += split(document, title_end + 1, len(document), is_title=False)
+    def _read(
+        self, document: str, sentences: list[Sentence], hits: list[Hit], language: str
+    ) -> None:
+        """Record every lexicon hit in the sentence it falls in, then weigh each sentence."""
         starts = [s.start for s in sentences]
 
         def where(offset: int) -> Sentence:
@@ -118,7 +125,7 @@ class Detector:
         negation_end = -1
         elsewhere = _Elsewhere(document)
         known = language in self.lexicon.languages
-        for hit in self.lexicon.scanner.scan(folded):
+        for hit in hits:
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
                 continue  # a function word of another language
             coverers = _COVERED_BY.get(hit.kind)
@@ -145,7 +152,6 @@ class Detector:
         for sentence in sentences:
             sentence.past += bool(_PAST_YEAR.search(document, sentence.start, sentence.end))
             sentence.strength = strength(sentence)
-        return sentences
 
     def _score(self, involved: list[Sentence], sentences: list[Sentence]) -> float:
         """Noisy-OR of the involvement sentences, then the article-level factors."""
@@ -175,6 +181,26 @@ class Detector:
         if off_topic > 2 * len(involved):
             score *= _OFF_TOPIC_BODY_FACTOR
         return min(score, 1.0)
+
+
+def _may_tell(hits: list[Hit], sentences: list[Sentence]) -> bool:
+    """Whether any sentence holds what involvement needs (a Turkish force, or Turkey with a
+    military word), before any hit is dropped: when none does, the score is surely 0. The
+    headline counts as one sentence whose speaker may lend it a Turkish voice."""
+    starts = [s.start for s in sentences if not s.is_title]
+    kinds: dict[int, set[str]] = {}
+    for hit in hits:
+        where = bisect.bisect_right(starts, hit.start)  # 0: the headline, read as one
+        if hit.kind in _INVOLVEMENT_KINDS:
+            kinds.setdefault(where, set()).add(hit.kind)
+        elif hit.kind == "claimant" and where == 0:
+            kinds.setdefault(where, set()).add("actors")  # "Erdoğan: we entered Libya"
+    return any(
+        "forces" in found
+        or ("actors" in found and ("strong" in found or "weak" in found))
+        or ("mentions" in found and "strong" in found)
+        for found in kinds.values()
+    )
 
 
 @dataclass
