@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from services.classifier.claims import article_theaters, find_claims, lend_headline_voice
@@ -211,8 +211,8 @@ class _Elsewhere:
     document: str
     from_end: int = -1
     border_end: int = -1
-    place_end: int = -1
     neighbour_end: int = -1
+    spans: list[tuple[int, int]] = field(default_factory=list)  # the places kept, in order
 
     def read(self, hit: Hit, sentence: Sentence) -> bool:
         """Whether ``hit`` is used up here: a marker, or a place that is elsewhere."""
@@ -221,8 +221,15 @@ class _Elsewhere:
             return True
         if hit.kind == "border":
             self.border_end = hit.end
-            if sentence.places and _adjacent(self.document, self.place_end, hit.start):
-                sentence.places.pop()  # "the Iraqi border", "Irak sınırında"
+            before, chained = hit.start, False
+            while sentence.places and self.spans and sentence.places[-1][0] == self.spans[-1][0]:
+                start, end = self.spans[-1]
+                if not _adjacent(self.document, end, before, chained=chained):
+                    break
+                # "the Iraqi border", "Irak ve Suriye sınırında": neighbours, not theaters
+                sentence.places.pop()
+                self.spans.pop()
+                before, chained = start, True
                 self.neighbour_end = hit.end
             return True
         if hit.kind != "place":
@@ -234,7 +241,7 @@ class _Elsewhere:
         ):
             self.neighbour_end = hit.end  # "the border with Iran and Iraq"
             return True
-        self.place_end = hit.end
+        self.spans.append((hit.start, hit.end))
         return False
 
 
