@@ -109,6 +109,8 @@ def test_a_word_that_two_languages_list_belongs_to_both() -> None:
         "on the border with Iran and Iraq",
         "on the border with Iran, Iraq",
         "near the Iran and Iraq border",
+        "on the border with l'Iraq",  # an elided article between (French, Italian)
+        "on the border with Iran et l'Iraq",
     ],
 )
 def test_a_place_named_as_a_neighbour_across_the_border_is_no_theater(

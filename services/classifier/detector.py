@@ -58,6 +58,10 @@ _OFF_TOPIC_TITLE_FACTOR = 0.35
 _OFF_TOPIC_BODY_FACTOR = 0.7
 _ONLY_HINTS_FACTOR = 0.6
 _NEGATED_TITLE_FACTOR = 0.5
+# What may stand between a place and the border phrase it neighbours, or between two places
+# listed together: a space or a comma, an elided article, and (in a list) a short conjunction.
+_NEXT_TO = re.compile(r"[^\w.\n]{0,2}(?:\w{1,4}')?")
+_LISTED_WITH = re.compile(r"[^\w.\n]{0,2}(?:\w{1,3}[^\w.\n]{0,2})?(?:\w{1,4}')?")
 # A year of the 19th or 20th century, in Latin, Arabic or Persian digits (1974, ١٩٧٤, ۱۹۷۴).
 _PAST_YEAR = re.compile(r"(?<![\d.,])[1١۱][89٨٩۸۹]\d\d(?![\d.,]\d)")
 
@@ -90,7 +94,7 @@ class Detector:
             )
         sample = f"{title}. {text}"[:_LANGUAGE_SAMPLE_CHARS]
         language = language or detect_language(sample) or UNDETERMINED
-        self._read(document, sentences, hits, language)
+        self._read(document, folded, sentences, hits, language)
         involved = [s for s in sentences if s.strength > 0]
         score = self._score(involved, sentences)
         flagged = score >= self.threshold
@@ -113,7 +117,7 @@ class Detector:
         )
 
     def _read(
-        self, document: str, sentences: list[Sentence], hits: list[Hit], language: str
+        self, document: str, folded: str, sentences: list[Sentence], hits: list[Hit], language: str
     ) -> None:
         """Record every lexicon hit in the sentence it falls in, then weigh each sentence."""
         starts = [s.start for s in sentences]
@@ -123,7 +127,7 @@ class Detector:
 
         covered_until = dict.fromkeys(_COVERS, -1)
         negation_end = -1
-        elsewhere = _Elsewhere(document)
+        elsewhere = _Elsewhere(folded)
         known = language in self.lexicon.languages
         for hit in hits:
             if known and hit.kind in FUNCTION_WORDS and language not in cast(Set[str], hit.label):
@@ -208,7 +212,7 @@ class _Elsewhere:
     """Places named as somewhere else than the involvement: an origin ("fighters from Syria") or
     a neighbour across a border ("on the border with Iran and Iraq", "the Iraqi border")."""
 
-    document: str
+    folded: str
     from_end: int = -1
     border_end: int = -1
     neighbour_end: int = -1
@@ -224,7 +228,7 @@ class _Elsewhere:
             before, chained = hit.start, False
             while sentence.places and self.spans and sentence.places[-1][0] == self.spans[-1][0]:
                 start, end = self.spans[-1]
-                if not _adjacent(self.document, end, before, chained=chained):
+                if not _adjacent(self.folded, end, before, chained=chained):
                     break
                 # "the Iraqi border", "Irak ve Suriye sınırında": neighbours, not theaters
                 sentence.places.pop()
@@ -236,8 +240,8 @@ class _Elsewhere:
             return False
         if self.from_end >= 0 and 0 <= hit.start - self.from_end <= 1:
             return True  # "fighters from Syria": where they come from
-        if _adjacent(self.document, self.border_end, hit.start) or _adjacent(
-            self.document, self.neighbour_end, hit.start, chained=True
+        if _adjacent(self.folded, self.border_end, hit.start) or _adjacent(
+            self.folded, self.neighbour_end, hit.start, chained=True
         ):
             self.neighbour_end = hit.end  # "the border with Iran and Iraq"
             return True
@@ -245,12 +249,13 @@ class _Elsewhere:
         return False
 
 
-def _adjacent(document: str, end: int, start: int, *, chained: bool = False) -> bool:
-    """Whether only a space or punctuation (or, ``chained``, a conjunction) lies between."""
+def _adjacent(folded: str, end: int, start: int, *, chained: bool = False) -> bool:
+    """Whether only a space, a comma or an elided article ("l'Irak", "dell'Iraq") lies between;
+    ``chained``, also a short conjunction ("Iran and Iraq", "la Syrie et l'Irak")."""
     if end < 0 or start < end:
         return False
-    gap = document[end:start]
-    return len(gap) <= (5 if chained else 2) and "." not in gap and "\n" not in gap
+    gap = _LISTED_WITH if chained else _NEXT_TO
+    return gap.fullmatch(folded, end, start) is not None
 
 
 def _all_negated(sentence: Sentence) -> bool:
