@@ -24,7 +24,7 @@ TINY = {
     "exercise": ["drills"],
     "past": ["anniversary"],
     "negation": ["not", "no"],
-    "border": ["border", "border with"],
+    "border": ["border", "border with", "bordering"],
     "threat": ["not hesitate"],
     "theaters": {"somalia": ["somalia"], "karabakh": ["azerbaijani", "nakhchivan"],
                  "cyprus": ["cyprus"], "iraq": ["iraq", "iraqi"], "other": ["iran"]},
@@ -123,7 +123,16 @@ def test_a_place_named_as_a_neighbour_across_the_border_is_no_theater(
     assert not border.flagged  # no place abroad is named: set at home
 
 
-def test_a_border_crossed_into_a_place_still_names_it(detector: Detector) -> None:
-    crossed = detector.classify("a", "Raid", "Turkish troops crossed the border into Iraq.")
-    assert crossed.flagged
-    assert crossed.theaters == ["iraq"]
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Turkish troops crossed the border into Iraq.",
+        "Turkish troops struck in Iraq, bordering Turkey.",  # the border follows after a comma
+    ],
+)
+def test_a_place_beside_a_border_word_can_still_be_the_theater(
+    detector: Detector, text: str
+) -> None:
+    result = detector.classify("a", "Raid", text)
+    assert result.flagged
+    assert result.theaters == ["iraq"]

@@ -21,7 +21,7 @@ from typing import cast
 
 from services.classifier.claims import article_theaters, find_claims, lend_headline_voice
 from services.classifier.lexicon import FUNCTION_WORDS, Lexicon
-from services.classifier.patterns import Hit, fold
+from services.classifier.patterns import ARABIC_SCRIPT, HEBREW_SCRIPT, Hit, fold
 from services.classifier.sentences import (
     WEIGHT_MENTION_STRONG,
     Sentence,
@@ -60,8 +60,12 @@ _ONLY_HINTS_FACTOR = 0.6
 _NEGATED_TITLE_FACTOR = 0.5
 # What may stand between a place and the border phrase it neighbours, or between two places
 # listed together: a space or a comma, an elided article, and (in a list) a short conjunction.
-_NEXT_TO = re.compile(r"[^\w.\n]{0,2}(?:\w{1,4}')?")
-_LISTED_WITH = re.compile(r"[^\w.\n]{0,2}(?:\w{1,3}[^\w.\n]{0,2})?(?:\w{1,4}')?")
+# Arabic and Hebrew places are found after their proclitics ("الحدود مع العراق"): those count
+# as part of the gap.
+_ARTICLE = f"(?:\\w{{1,4}}'|[{ARABIC_SCRIPT}{HEBREW_SCRIPT}]{{1,3}})?"
+_NEXT_TO = re.compile(f"[^\\w.\\n]{{0,2}}{_ARTICLE}")
+_BEFORE = re.compile(r"[\s-]{0,2}")  # "the Iraqi border"; not "Syria, bordering Turkey"
+_LISTED_WITH = re.compile(f"[^\\w.\\n]{{0,2}}(?:\\w{{1,3}}[^\\w.\\n]{{0,2}})?{_ARTICLE}")
 # A year of the 19th or 20th century, in Latin, Arabic or Persian digits (1974, ١٩٧٤, ۱۹۷۴).
 _PAST_YEAR = re.compile(r"(?<![\d.,])[1١۱][89٨٩۸۹]\d\d(?![\d.,]\d)")
 
@@ -225,23 +229,23 @@ class _Elsewhere:
             return True
         if hit.kind == "border":
             self.border_end = hit.end
-            before, chained = hit.start, False
+            before, gap = hit.start, _BEFORE
             while sentence.places and self.spans and sentence.places[-1][0] == self.spans[-1][0]:
                 start, end = self.spans[-1]
-                if not _adjacent(self.folded, end, before, chained=chained):
+                if not _adjacent(self.folded, end, before, gap):
                     break
                 # "the Iraqi border", "Irak ve Suriye sınırında": neighbours, not theaters
                 sentence.places.pop()
                 self.spans.pop()
-                before, chained = start, True
+                before, gap = start, _LISTED_WITH
                 self.neighbour_end = hit.end
             return True
         if hit.kind != "place":
             return False
         if self.from_end >= 0 and 0 <= hit.start - self.from_end <= 1:
             return True  # "fighters from Syria": where they come from
-        if _adjacent(self.folded, self.border_end, hit.start) or _adjacent(
-            self.folded, self.neighbour_end, hit.start, chained=True
+        if _adjacent(self.folded, self.border_end, hit.start, _NEXT_TO) or _adjacent(
+            self.folded, self.neighbour_end, hit.start, _LISTED_WITH
         ):
             self.neighbour_end = hit.end  # "the border with Iran and Iraq"
             return True
@@ -249,13 +253,9 @@ class _Elsewhere:
         return False
 
 
-def _adjacent(folded: str, end: int, start: int, *, chained: bool = False) -> bool:
-    """Whether only a space, a comma or an elided article ("l'Irak", "dell'Iraq") lies between;
-    ``chained``, also a short conjunction ("Iran and Iraq", "la Syrie et l'Irak")."""
-    if end < 0 or start < end:
-        return False
-    gap = _LISTED_WITH if chained else _NEXT_TO
-    return gap.fullmatch(folded, end, start) is not None
+def _adjacent(folded: str, end: int, start: int, gap: re.Pattern[str]) -> bool:
+    """Whether what lies between ``end`` and ``start`` is only a ``gap`` (none when unset)."""
+    return 0 <= end <= start and gap.fullmatch(folded, end, start) is not None
 
 
 def _all_negated(sentence: Sentence) -> bool:

@@ -37,10 +37,10 @@ _ARABIC_VARIANTS = {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", 
 # Proclitics written as one word with what follows: Arabic conjunctions, prepositions and the
 # article (و ف ب ك ل, ال, لل), Hebrew prefix letters (ו ה ב כ ל מ ש). A pattern's words match
 # with them in front ("القوات" in "والقوات", "טורקיה" in "לטורקיה").
-_ARABIC_SCRIPT = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
-_HEBREW_SCRIPT = "\u0590-\u05ff"
-_ARABIC_WORD = re.compile(f"(?<= )(?=[{_ARABIC_SCRIPT}])")
-_HEBREW_WORD = re.compile(f"(?<= )(?=[{_HEBREW_SCRIPT}])")
+ARABIC_SCRIPT = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
+HEBREW_SCRIPT = "\u0590-\u05ff"
+_ARABIC_WORD = re.compile(f"(?<= )(?=[{ARABIC_SCRIPT}])")
+_HEBREW_WORD = re.compile(f"(?<= )(?=[{HEBREW_SCRIPT}])")
 _ARABIC_CLITICS = "\x01"  # marker in a normalised pattern: Arabic proclitics may stand here
 _HEBREW_CLITICS = "\x02"
 _CLITIC_FRAGMENT = {
@@ -60,7 +60,7 @@ _HEBREW_START = (
 # Where a pattern may start: after a non-word character, or inside an Arabic or Hebrew word
 # (after its proclitics). Checked once per position, this spares the engine from trying every
 # first letter of the trie in the middle of words: four times faster on a long lexicon.
-_WORD_START = f"(?:(?<!\\w)|(?<=[{_ARABIC_SCRIPT}{_HEBREW_SCRIPT}]))"
+_WORD_START = f"(?:(?<!\\w)|(?<=[{ARABIC_SCRIPT}{HEBREW_SCRIPT}]))"
 
 
 @cache
@@ -164,9 +164,9 @@ def _emit(node: _Node, *, root: bool = False) -> str:
 
 def _start_boundary(first: str) -> str:
     """What may stand before a pattern's first letter: a non-word, or proclitics."""
-    if re.match(f"[{_ARABIC_SCRIPT}]", first):
+    if re.match(f"[{ARABIC_SCRIPT}]", first):
         return _ARABIC_START
-    if re.match(f"[{_HEBREW_SCRIPT}]", first):
+    if re.match(f"[{HEBREW_SCRIPT}]", first):
         return _HEBREW_START
     return r"(?<!\w.)"
 
