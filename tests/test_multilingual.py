@@ -154,6 +154,8 @@ def test_the_seed_case_gives_each_claim_its_own_theater() -> None:
     got = {(c.stance, c.theater) for c in result.claims}
     assert {("assertion", "karabakh"), ("denial", "karabakh"), ("threat", "israel-gaza")} <= got
     assert not {(s, t) for s, t in got if s == "threat" and t != "israel-gaza"}
+    # The operations he names as done are acknowledged, by him.
+    assert {("acknowledgment", "karabakh"), ("acknowledgment", "libya")} <= got
     assert set(result.theaters) == {"karabakh", "israel-gaza"}
 
 

@@ -49,6 +49,13 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
             evidence=quote(document, sentence),
         )
         found.setdefault((name, stance, theater), (sentence.start, claim))
+        if stance == "threat":
+            # "We may enter Israel as we entered Karabakh and Libya": the places a Turkish
+            # threat names besides its target are where the speaker says Turkey went before.
+            for before in dict.fromkeys(sentence.theaters):
+                if before != theater:
+                    past = claim.model_copy(update={"stance": "acknowledgment", "theater": before})
+                    found.setdefault((name, "acknowledgment", before), (sentence.start, past))
     claims = [claim for _, claim in sorted(found.values(), key=lambda item: item[0])]
     return _without_generic(claims)
 
