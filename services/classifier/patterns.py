@@ -226,7 +226,7 @@ class LabeledMatcher(Generic[T]):
 
     regex: re.Pattern[str]
     _by_label: tuple[tuple[re.Pattern[str], T], ...]
-    _labels: Mapping[str, T]
+    _by_first: Mapping[str, tuple[tuple[str, T], ...]]  # (pattern, label) by first letter
 
     @classmethod
     def build(cls, labels: Mapping[str, T]) -> LabeledMatcher[T]:
@@ -236,9 +236,12 @@ class LabeledMatcher(Generic[T]):
             groups.setdefault(label, []).append(pattern)
         regex = trie_regex(labels)
         if len(groups) == 1:  # most lists: every pattern means the same (compile it once)
-            return cls(regex, ((regex, next(iter(groups))),), dict(labels))
+            return cls(regex, ((regex, next(iter(groups))),), {})
         by_label = tuple((trie_regex(patterns), label) for label, patterns in groups.items())
-        return cls(regex, by_label, dict(labels))
+        by_first: dict[str, list[tuple[str, T]]] = {}
+        for pattern, label in labels.items():
+            by_first.setdefault(normalise(pattern)[:1], []).append((pattern, label))
+        return cls(regex, by_label, {first: tuple(ps) for first, ps in by_first.items()})
 
     def label(self, phrase: str) -> T | None:
         """The label of the longest pattern that matches all of ``phrase``.
@@ -252,11 +255,11 @@ class LabeledMatcher(Generic[T]):
             # Languages that own a word: a phrase two languages' patterns match is both's.
             return cast(T, frozenset().union(*cast(list[frozenset[str]], found)))
         fitting = [
-            pattern
-            for pattern, label in self._labels.items()
+            (pattern, label)
+            for pattern, label in self._by_first.get(phrase[:1], ())
             if label in found and _one_pattern(pattern).fullmatch(phrase)
         ]
-        return self._labels[max(fitting, key=lambda p: len(normalise(p)))]
+        return max(fitting, key=lambda fit: len(normalise(fit[0])))[1]
 
 
 @dataclass(frozen=True)
