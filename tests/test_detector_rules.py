@@ -11,6 +11,7 @@ import pytest
 from services.classifier.detector import Detector
 from services.classifier.lexicon import CORE_FILE, DEFAULT_LEXICON, CoreFile, LanguageFile, Lexicon
 from services.classifier.patterns import Scanner
+from services.classifier.sentences import split
 from shared.yamlfile import read_yaml
 
 TINY = {
@@ -136,3 +137,15 @@ def test_a_place_beside_a_border_word_can_still_be_the_theater(
     result = detector.classify("a", "Raid", text)
     assert result.flagged
     assert result.theaters == ["iraq"]
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("Seit dem 20. Januar greift die Armee an. Sie meldet Erfolge.", 2),  # a German date
+        ("Im 20. Jahrhundert war es anders. Heute nicht.", 2),  # a German century
+        ("The toll rose to 12. The ministry said so.", 2),  # a number ending a sentence
+    ],
+)
+def test_a_full_stop_after_an_ordinal_does_not_end_the_sentence(text: str, sentences: int) -> None:
+    assert len(split(text, 0, len(text), is_title=False)) == sentences

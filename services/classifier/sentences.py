@@ -19,6 +19,12 @@ from shared.models import Theater
 # The stop itself is matched but not part of the break (group 1), so the regex engine can skip
 # to the next stop instead of trying every position; a blank line is a break too (group 2).
 _SENTENCE_BREAK = re.compile(r"[.!?…;:؟۔։]([\"'”“‘»)\]]*\s+)|(\n\s*\n\s*)")
+# German writes day and century as ordinals with a full stop, then a capitalised noun.
+_ORDINAL = re.compile(r"(?<!\S)\d{1,2}\.$")
+_ORDINAL_NOUN = re.compile(
+    r"(?:Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November"
+    r"|Dezember|Jahrhundert[s]?)\b"
+)
 _MAX_EVIDENCE_CHARS = 400
 # How much one involvement sentence contributes, by kind, before the article-level factors.
 WEIGHT_FORCES = 0.62
@@ -90,9 +96,16 @@ def split(document: str, start: int, end: int, *, is_title: bool) -> list[Senten
 
 
 def _continues(document: str, brk_start: int, brk_end: int) -> bool:
-    """Whether the text after a full stop goes on with a lower-case word (no new sentence)."""
-    after = document[brk_end : brk_end + 1]
-    return document[brk_start - 1 : brk_start] == "." and after.islower()
+    """Whether the text after a full stop goes on: a lower-case word, or a German date or
+    century after its ordinal number ("Seit dem 20. Januar", "im 20. Jahrhundert")."""
+    if document[brk_start - 1 : brk_start] != ".":
+        return False
+    if document[brk_end : brk_end + 1].islower():
+        return True
+    return bool(
+        _ORDINAL.search(document, max(0, brk_start - 4), brk_start)
+        and _ORDINAL_NOUN.match(document, brk_end)
+    )
 
 
 def note(sentence: Sentence, hit: Hit, *, negated: bool) -> None:
