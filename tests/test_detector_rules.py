@@ -145,7 +145,11 @@ def test_a_place_beside_a_border_word_can_still_be_the_theater(
         ("Seit dem 20. Januar greift die Armee an. Sie meldet Erfolge.", 2),  # a German date
         ("Im 20. Jahrhundert war es anders. Heute nicht.", 2),  # a German century
         ("The toll rose to 12. The ministry said so.", 2),  # a number ending a sentence
+        ("« Nous restons », a souligné M. Davutoglu. Il part.", 2),  # a title before a name
+        ("Gen. Hulusi Akar met George W. Bush. They spoke.", 2),  # a title, an initial
     ],
 )
-def test_a_full_stop_after_an_ordinal_does_not_end_the_sentence(text: str, sentences: int) -> None:
+def test_a_full_stop_after_an_ordinal_initial_or_title_does_not_end_the_sentence(
+    text: str, sentences: int
+) -> None:
     assert len(split(text, 0, len(text), is_title=False)) == sentences

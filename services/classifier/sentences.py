@@ -19,6 +19,10 @@ from shared.models import Theater
 # The stop itself is matched but not part of the break (group 1), so the regex engine can skip
 # to the next stop instead of trying every position; a blank line is a break too (group 2).
 _SENTENCE_BREAK = re.compile(r"[.!?…;:؟۔։]([\"'”“‘»)\]]*\s+)|(\n\s*\n\s*)")
+# A stop after an initial or a title before a name: "M. Davutoğlu", "W. Bush", "Gen. Akar".
+_INITIAL_OR_TITLE = re.compile(
+    r"(?<!\w)(?:[A-ZÀ-ÞΑ-ΩА-Я]|Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Capt|Adm|Prof|Sen|Gov|Mme|Mlle)\.$"
+)
 # German writes day and century as ordinals with a full stop, then a capitalised noun.
 _ORDINAL = re.compile(r"(?<!\S)\d{1,2}\.$")
 _ORDINAL_NOUN = re.compile(
@@ -96,12 +100,14 @@ def split(document: str, start: int, end: int, *, is_title: bool) -> list[Senten
 
 
 def _continues(document: str, brk_start: int, brk_end: int) -> bool:
-    """Whether the text after a full stop goes on: a lower-case word, or a German date or
-    century after its ordinal number ("Seit dem 20. Januar", "im 20. Jahrhundert")."""
+    """Whether the text after a full stop goes on: a lower-case word, a name after an initial
+    or a title, or a German date or century after its ordinal ("Seit dem 20. Januar")."""
     if document[brk_start - 1 : brk_start] != ".":
         return False
     if document[brk_end : brk_end + 1].islower():
         return True
+    if _INITIAL_OR_TITLE.search(document, max(0, brk_start - 6), brk_start):
+        return True  # "M. Davutoğlu", "George W. Bush", "Gen. Akar"
     return bool(
         _ORDINAL.search(document, max(0, brk_start - 4), brk_start)
         and _ORDINAL_NOUN.match(document, brk_end)
