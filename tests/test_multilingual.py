@@ -221,3 +221,30 @@ def test_other_places_win_only_when_they_dominate(lexicon_dir: Path) -> None:
     assert detector.classify("l", "Lebanon", lebanon + " Israel is near.").theaters == ["other"]
     gaza = "Turkish troops in Israel? Turkish troops near Israel, not Lebanon."
     assert detector.classify("g", "Israel", gaza).theaters == ["israel-gaza"]
+
+
+def test_a_headline_speaker_speaks_the_whole_quote(tmp_path: Path) -> None:
+    """ "Erdoğan: Athens ...": the capital his quote names is its object, not its speaker."""
+    folder = tmp_path / "lexicon"
+    folder.mkdir()
+    core = CORE + "  - {name: Turkish president, side: turkey}\n"
+    core += "  - {name: Greek government, side: third}\n"
+    english = """
+language: en
+turkey: [turkey, turkish*, erdogan]
+turkish_actors: [turkey]
+military: {strong: [troops]}
+threat: [may come]
+theaters: {other: [aegean, islands]}
+claimants: {Turkish president: [erdogan], Greek government: [athens]}
+"""
+    (folder / "core.yaml").write_text(core, encoding="utf-8")
+    (folder / "en.yaml").write_text(english, encoding="utf-8")
+    detector = Detector(load_lexicon(folder))
+    result = detector.classify(
+        "1",
+        "Erdogan: Athens should know that our troops may come to the islands one night",
+        "Turkey and Greece dispute the Aegean.",
+        "en",
+    )
+    assert [(c.claimant, c.stance) for c in result.claims] == [("Turkish president", "threat")]

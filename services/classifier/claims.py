@@ -38,7 +38,10 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
     for sentence in body_first:
         if not _tells(sentence):
             continue
-        claimant = own[sentence.start] or speakers.get(sentence.start)
+        lent = speakers.get(sentence.start)
+        # A "Speaker: quote" headline is the speaker's, whoever the quote names ("Erdoğan:
+        # Athens should know we may come"); in the body a sentence's own speaker comes first.
+        claimant = lent if sentence.is_title and lent else own[sentence.start] or lent
         stance = _stance(sentence, claimant)
         name = claimant.name if claimant else UNATTRIBUTED
         theater = _claim_theater(sentence, stance, sentences, main)
