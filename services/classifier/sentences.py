@@ -19,10 +19,11 @@ from shared.models import Theater
 # The stop itself is matched but not part of the break (group 1), so the regex engine can skip
 # to the next stop instead of trying every position; a blank line is a break too (group 2).
 _SENTENCE_BREAK = re.compile(r"[.!?…;:؟۔։]([\"'”“‘»)\]]*\s+)|(\n\s*\n\s*)")
-# A stop after an initial or a title before a name: "M. Davutoğlu", "W. Bush", "Gen. Akar".
+# Titles whose full stop does not end a sentence ("Gen. Akar"); an initial neither ("W. Bush").
 _INITIAL_OR_TITLE = re.compile(
-    r"(?<!\w)(?:[A-ZÀ-ÞΑ-ΩА-Я]|Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Capt|Adm|Prof|Sen|Gov|Mme|Mlle)\.$"
+    r"[A-ZÀ-ÞΑ-ΩА-Я]|Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Capt|Adm|Prof|Sen|Gov|Mme|Mlle"
 )
+_LAST_WORD = re.compile(r"\w+$")
 # German writes day and century as ordinals with a full stop, then a capitalised noun.
 _ORDINAL = re.compile(r"(?<!\S)\d{1,2}\.$")
 _ORDINAL_NOUN = re.compile(
@@ -106,9 +107,12 @@ def _continues(document: str, brk_start: int, brk_end: int) -> bool:
         return False
     if document[brk_end : brk_end + 1].islower():
         return True
-    if _INITIAL_OR_TITLE.search(document, max(0, brk_start - 6), brk_start):
-        return True  # "M. Davutoğlu", "George W. Bush", "Gen. Akar"
-    return bool(
+    tail = document[max(0, brk_start - 6) : brk_start - 1]
+    if len(tail) < 5 or not tail.isalnum():  # the last word is short enough to be one
+        word = _LAST_WORD.search(tail)
+        if word and _INITIAL_OR_TITLE.fullmatch(word[0]):
+            return True  # "M. Davutoğlu", "George W. Bush", "U.S. Army", "Gen. Akar"
+    return document[brk_start - 2 : brk_start - 1].isdigit() and bool(
         _ORDINAL.search(document, max(0, brk_start - 4), brk_start)
         and _ORDINAL_NOUN.match(document, brk_end)
     )
