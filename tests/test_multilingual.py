@@ -70,6 +70,7 @@ def lexicon_dir(tmp_path: Path) -> Path:
         ("TÜRKİYE'NİN", "turkiye'nin"),
         ("قره\u200cباغ", "قره باغ"),  # Persian zero-width non-joiner
         ("כטב״ם", 'כטב"ם'),  # Hebrew gershayim
+        ("حذّر", "حذ\u0640ر"),  # Arabic shadda and short vowels: the tatweel, which patterns skip
     ],
 )
 def test_folding_unifies_the_ways_a_word_is_written(written: str, folded: str) -> None:
@@ -115,6 +116,16 @@ def test_an_arabic_article_is_read_with_its_clitics(lexicon_dir: Path) -> None:
         "libya",
     )
     assert claim.evidence == "أعلنت وزارة الدفاع التركية أن القوات التركية وصلت إلى طرابلس."
+
+
+def test_an_arabic_article_is_read_with_its_vowel_marks(lexicon_dir: Path) -> None:
+    """Harakat and the shadda ("التُّركيّة") hide neither Turkey nor its forces."""
+    detector = Detector(load_lexicon(lexicon_dir))
+    text = "أعلنت وزارة الدّفاع التُّركيّة أنّ القوّات التُّركيّة وصلت إلى طرابلس."
+    result = detector.classify("ar2", "مرتزقة في ليبيا", text)
+    assert result.flagged
+    assert result.theaters == ["libya"]
+    assert result.evidence[0] == text  # quoted as written, vowel marks and all
 
 
 def test_a_subject_first_language_takes_the_first_claimant(lexicon_dir: Path) -> None:

@@ -39,6 +39,8 @@ _ARABIC_VARIANTS = {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", 
 # with them in front ("القوات" in "والقوات", "טורקיה" in "לטורקיה").
 ARABIC_SCRIPT = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
 HEBREW_SCRIPT = "\u0590-\u05ff"
+_TATWEEL = "\u0640"  # the Arabic stretching stroke (كـبير); harakat are folded onto it
+_ARABIC_LETTER = re.compile(f"[{ARABIC_SCRIPT}]")
 _ARABIC_WORD = re.compile(f"(?<= )(?=[{ARABIC_SCRIPT}])")
 _HEBREW_WORD = re.compile(f"(?<= )(?=[{HEBREW_SCRIPT}])")
 _ARABIC_CLITICS = "\x01"  # marker in a normalised pattern: Arabic proclitics may stand here
@@ -95,6 +97,8 @@ def _fold_table() -> dict[int, str]:
     table.update({ord(c): "'" for c in "’‘`´ʼ"})
     table.update({ord(c): "-" for c in "‐‑‒–—"})
     table.update({ord(k): v for k, v in _ARABIC_VARIANTS.items()})
+    # Arabic short vowels and the shadda ("حذّر") become the tatweel, which patterns skip.
+    table.update(dict.fromkeys((*range(0x064B, 0x0660), 0x0670), _TATWEEL))
     # Persian writes the zero-width non-joiner inside words ("قره‌باغ"): a space in patterns.
     # Hebrew geresh and gershayim are its apostrophe and quote (צה״ל, כטב"ם).
     table.update({0x200C: " ", ord("׳"): "'", ord("״"): '"'})
@@ -104,6 +108,11 @@ def _fold_table() -> dict[int, str]:
 def fold(text: str) -> str:
     """Text ready for matching: ``TÜRKİYE'NİN`` → ``turkiye'nin``; same length as the input."""
     return text.translate(_fold_string())
+
+
+def unstretched(folded: str) -> str:
+    """Folded text without the tatweel (and the harakat folded onto it): for substring tests."""
+    return folded.replace(_TATWEEL, "") if _TATWEEL in folded else folded
 
 
 def check_patterns(value: Patterns) -> Patterns:
@@ -156,7 +165,8 @@ def _emit(node: _Node, *, root: bool = False) -> str:
             # The word-boundary check sits after the first letter, so every branch of the
             # root starts with a literal and the regex engine can skip ahead quickly.
             boundary = _start_boundary(key) if root else ""
-            branches.append(fragment + boundary + _emit(child))
+            stretch = f"{_TATWEEL}*" if _ARABIC_LETTER.match(key) else ""  # "حذـر", "كـبير"
+            branches.append(fragment + boundary + stretch + _emit(child))
     if len(branches) == 1:
         return branches[0]
     return "(?:" + "|".join(branches) + ")"
