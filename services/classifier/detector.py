@@ -21,7 +21,7 @@ from typing import cast
 
 from services.classifier.claims import article_theaters, find_claims, lend_headline_voice
 from services.classifier.lexicon import FUNCTION_WORDS, Lexicon
-from services.classifier.patterns import ARABIC_SCRIPT, HEBREW_SCRIPT, Hit, fold, unstretched
+from services.classifier.patterns import ARABIC_SCRIPT, HEBREW_SCRIPT, Hit, fold
 from services.classifier.sentences import (
     WEIGHT_MENTION_STRONG,
     Sentence,
@@ -83,10 +83,7 @@ class Detector:
         """The verdict for one article, with the sentences that justify it."""
         document = f"{title.strip()}\n{text.strip()}"
         folded = fold(document)
-        if not (
-            self.lexicon.screen.passes(unstretched(folded))
-            and self.lexicon.prefilter.search(folded)
-        ):
+        if not (self.lexicon.screen.passes(folded) and self.lexicon.prefilter.search(folded)):
             # Never about Turkey: skip the (costly) language detection too.
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED

@@ -174,7 +174,7 @@ def _emit(node: _Node, *, root: bool = False) -> str:
 
 def _start_boundary(first: str) -> str:
     """What may stand before a pattern's first letter: a non-word, or proclitics."""
-    if re.match(f"[{ARABIC_SCRIPT}]", first):
+    if _ARABIC_LETTER.match(first):
         return _ARABIC_START
     if re.match(f"[{HEBREW_SCRIPT}]", first):
         return _HEBREW_START

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import ahocorasick
 
-from services.classifier.patterns import fold
+from services.classifier.patterns import fold, unstretched
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,11 @@ class Screen:
         return cls(cores, automaton)
 
     def passes(self, folded: str) -> bool:
-        """Whether ``folded`` text holds any of the substrings (may hold a match)."""
-        return bool(self.cores) and next(self._automaton.iter(folded), None) is not None
+        """Whether ``folded`` text holds any of the substrings (may hold a match).
+
+        Read without the tatweel, which the patterns skip inside Arabic words ("تـركيا")."""
+        text = unstretched(folded)
+        return bool(self.cores) and next(self._automaton.iter(text), None) is not None
 
 
 _SCREEN_CHARS = 4
