@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -14,6 +15,12 @@ from services.settings import Settings
 from shared.models import Article
 from shared.streams import ARTICLES, decode
 from tests.helpers import background
+
+# The team's feed corpus (real feeds from feedparser's and feed-rs's test suites, licences
+# beside them): read in place from the team handbook beside the repository when it is there,
+# else from the copy bundled here, so a clone on its own runs the whole suite.
+_TEAM_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "feeds"
+FEEDS = _TEAM_FEEDS if _TEAM_FEEDS.is_dir() else Path(__file__).with_name("data") / "feeds"
 
 # A news sitemap and a GDELT answer, as the sitemap and gdelt adapters read them.
 SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>

@@ -24,9 +24,8 @@ from redis.asyncio import Redis
 from services.settings import Settings
 from shared.embedded_redis import free_port
 from tests.helpers import wait_for
-from tests.poller_support import published, state
+from tests.poller_support import FEEDS, published, state
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "feeds"
 PEAK_RSS_LIMIT_MIB = 400
 HEALTH_LIMIT_SECONDS = 1.0
 COPIES = 4  # sources per hostile document, polled at once

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from services.poller.adapters import auto
@@ -11,8 +9,8 @@ from services.poller.adapters.feed import read_with_feedparser
 from services.poller.adapters.xmlfeed import read_plain_feed
 from services.poller.entries import Feed
 from services.poller.text import html_to_text
+from tests.poller_support import FEEDS
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "feeds"
 URL = "http://feeds.test/dir/feed.xml"
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
