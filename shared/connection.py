@@ -10,6 +10,7 @@ connections after a failover) are handled here.
 from __future__ import annotations
 
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -115,6 +116,8 @@ class _FollowingPool(SentinelConnectionPool):
         if address is None:  # no Sentinel answered: redis-py's own search raises the error
             return await super().get_master_address()  # type: ignore[no-untyped-call,no-any-return]
         if self.master_address != address:
+            if self.master_address is not None:
+                _next_epoch(self)
             self.master_address = address
             await self.disconnect(inuse_connections=False)
         return address
@@ -166,14 +169,35 @@ def is_cluster(client: Redis) -> bool:
     return isinstance(client, RedisCluster)
 
 
+# How many times each pool (a cluster client: the client) was emptied: connection_epoch.
+_EPOCHS: WeakKeyDictionary[object, int] = WeakKeyDictionary()
+
+
+def _epoch_key(client: Redis) -> object:
+    return client if isinstance(client, RedisCluster) else client.connection_pool
+
+
+def _next_epoch(key: object) -> None:
+    _EPOCHS[key] = _EPOCHS.get(key, 0) + 1
+
+
+def connection_epoch(client: Redis) -> int:
+    """How many times ``client``'s connections were dropped, or its Sentinel-managed pool
+    moved to a new master. A loop that relies on what the server holds compares it with the
+    value it saw before: when it changed, writes made meanwhile may have gone to an old
+    master, which drops them once demoted, so the loop checks again what is pending."""
+    return _EPOCHS.get(_epoch_key(client), 0)
+
+
 async def drop_connections(client: Redis) -> None:
     """Close every pooled connection, busy ones included, so the next command connects anew.
 
     After a failover the old master answers ``READONLY`` on connections made before it:
     a Sentinel-managed pool then asks the Sentinels for the new master, a cluster client
     reloads its slot map, and a plain client resolves its host name again (managed Redis
-    services move the name to the new primary).
+    services move the name to the new primary). Each call moves :func:`connection_epoch` on.
     """
+    _next_epoch(_epoch_key(client))
     if isinstance(client, RedisCluster):
         await client.aclose()  # marks the client for re-initialisation on its next command
         return

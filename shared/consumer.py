@@ -19,8 +19,9 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.acks import Acks, errors_key
+from shared.connection import connection_epoch
 from shared.logging import get_logger
-from shared.resilience import TRANSIENT_ERRORS, Backoff, torn_connection
+from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, torn_connection, transient
 from shared.streams import DecodeError, M, decode
 from shared.taskpool import TaskPool
 
@@ -77,6 +78,8 @@ class Consumer(Generic[M]):
         self.ready = False
         self._pool: TaskPool[str] = TaskPool(self.settings.concurrency)
         self._acks = Acks(self.redis, stream, group)
+        self._stop = asyncio.Event()
+        self._epoch = connection_epoch(self.redis)
         self._next_reclaim = 0.0
         self._next_sweep = time.monotonic() + self.settings.consumer_sweep_seconds
         self._log = log.bind(stream=stream, group=group, consumer=name)
@@ -84,11 +87,13 @@ class Consumer(Generic[M]):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then give in-flight messages the grace period."""
+        self._stop = stop
         backoff = Backoff(self.redis, self._log, "bus.backoff")
         try:
             while not stop.is_set():
                 try:
                     await self.bus.ensure_group(self.stream, self.group)
+                    self._epoch = connection_epoch(self.redis)
                     await self._read_own_pending(stop)
                     self.ready = True
                     backoff.reset()
@@ -116,7 +121,9 @@ class Consumer(Generic[M]):
             await self._drain()
 
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
-        """After a restart, finish the entries this consumer had taken but not acknowledged."""
+        """Finish the entries this consumer had taken but not acknowledged: after a restart,
+        and after a failover (what it acknowledged on the old master meanwhile is pending
+        again on the new one)."""
         last_id = "0"
         while not stop.is_set():
             await self._pool.wait_for_slot()
@@ -130,7 +137,7 @@ class Consumer(Generic[M]):
             busy = self._pool.keys()
             fresh = [(i, f) for i, f in entries if i not in busy]
             if not fresh:
-                return
+                continue
             counts = await self._delivery_counts([i for i, _ in fresh])
             self._log.info("bus.resuming_pending", count=len(fresh))
             for entry_id, fields in fresh:
@@ -138,6 +145,9 @@ class Consumer(Generic[M]):
 
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if connection_epoch(self.redis) != self._epoch:  # a failover, or Redis restarted
+                self._epoch = connection_epoch(self.redis)
+                await self._read_own_pending(stop)
             await self._reclaim_idle()
             await self._sweep_consumers()
             await self._pool.wait_for_slot()
@@ -207,28 +217,58 @@ class Consumer(Generic[M]):
         self._pool.spawn(entry_id, self._process(entry_id, fields, deliveries))
 
     async def _process(self, entry_id: str, fields: Fields, deliveries: int) -> None:
-        """Handle one entry; every path ends acked, dead-lettered, or pending for a retry."""
+        """Handle one entry; every path ends acked, dead-lettered, or pending for a retry.
+
+        Redis away meanwhile (a failover, a restart) does not count as the handler failing:
+        the entry is handled again in place, with backoff, for up to half ``claim_idle_ms``
+        (then it stays pending, and is reclaimed). So is an entry whose handler ran while
+        the connections were dropped: its writes may have gone to a demoted master.
+        """
         structlog.contextvars.bind_contextvars(
             stream=self.stream, entry_id=entry_id, deliveries=deliveries
         )
         started = time.perf_counter()
+        retry = RetryInPlace(self.redis, self._stop, self.settings.claim_idle_ms / 2000,
+                             self._log, "bus.retrying")  # fmt: skip
         try:
-            await self._process_entry(entry_id, fields, deliveries)
-        except TRANSIENT_ERRORS as error:
-            # The entry stays pending and is reclaimed once Redis is back.
-            self._log.warning("bus.ack_failed", entry_id=entry_id, error=str(error))
+            while not await self._process_entry(entry_id, fields, deliveries, retry):
+                pass
         finally:
             metrics.BUS_HANDLE_SECONDS.labels(self.stream, self.group).observe(
                 time.perf_counter() - started
             )
 
-    async def _process_entry(self, entry_id: str, fields: Fields, deliveries: int) -> None:
+    async def _process_entry(
+        self, entry_id: str, fields: Fields, deliveries: int, retry: RetryInPlace
+    ) -> bool:
+        """One try at an entry; False if it is to be tried again at once."""
+        epoch = connection_epoch(self.redis)
+        try:
+            if not await self._settle(entry_id, fields, deliveries):
+                return True
+            if connection_epoch(self.redis) != epoch:
+                return False  # the handler's writes may have gone to the old master
+            await self._acks.ack(entry_id, forget_error=deliveries > 1)
+        except Exception as error:
+            if not transient(error):
+                raise
+            if await retry.again(error, entry_id=entry_id):
+                return False
+            # The entry stays pending and is reclaimed once Redis is back.
+            self._log.warning("bus.ack_failed", entry_id=entry_id, error=str(error))
+            return True
+        metrics.BUS_MESSAGES.labels(self.stream, self.group, "acked").inc()
+        return True
+
+    async def _settle(self, entry_id: str, fields: Fields, deliveries: int) -> bool:
+        """Hand the entry to the handler, or dead-letter or drop it; True if it is to be
+        acknowledged."""
         if not fields:
             # Trimmed from the stream while pending: nothing is left to process.
             await self.redis.xack(self.stream, self.group, entry_id)
             metrics.BUS_MESSAGES.labels(self.stream, self.group, "trimmed").inc()
             self._log.warning("bus.entry_trimmed", entry_id=entry_id)
-            return
+            return False
         if deliveries > self.settings.max_deliveries:
             last_error = await self.redis.hget(errors_key(self.stream, self.group), entry_id)
             await self._dead_letter(
@@ -237,20 +277,18 @@ class Consumer(Generic[M]):
                 f"max_deliveries: failed {deliveries - 1} times; last error: {last_error!s}",
                 deliveries,
             )
-            return
+            return False
         try:
             message = decode(self.model, fields)
         except DecodeError as error:
             await self._dead_letter(entry_id, fields, f"decode: {error}", deliveries)
-            return
-        if await self._handle(message, entry_id, fields, deliveries):
-            await self._acks.ack(entry_id, forget_error=deliveries > 1)
-            metrics.BUS_MESSAGES.labels(self.stream, self.group, "acked").inc()
+            return False
+        return await self._handle(message, entry_id, fields, deliveries)
 
     async def _handle(
         self, message: M, entry_id: str, fields: Mapping[str, str], deliveries: int
     ) -> bool:
-        """Run the handler; True if its entry is to be acknowledged."""
+        """Run the handler; True if its entry is to be acknowledged. Redis away is raised."""
         try:
             await self.handler(message, Receipt(self.stream, self.group, entry_id, deliveries))
         except PermanentError as error:
@@ -258,7 +296,10 @@ class Consumer(Generic[M]):
             return False
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - any handler failure means "retry later"
+        except Exception as error:
+            if transient(error):  # Redis away: tried again in place (see _process)
+                raise
+            # Any other failure means "retry later".
             text = f"{type(error).__name__}: {error}"[:_ERROR_TEXT_LIMIT]
             await self.redis.hset(errors_key(self.stream, self.group), entry_id, text)
             metrics.BUS_MESSAGES.labels(self.stream, self.group, "failed").inc()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import traceback
 from typing import Any
 
@@ -79,6 +80,11 @@ def torn_connection(error: BaseException) -> bool:
     return bool(frames) and f"{os.sep}redis{os.sep}" in frames[-1].filename
 
 
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` means Redis is away for a moment (see the module)."""
+    return isinstance(error, TRANSIENT_ERRORS) or torn_connection(error)
+
+
 class Backoff:
     """The waits of one loop while Redis is away.
 
@@ -109,6 +115,30 @@ class Backoff:
                           delay=round(delay, 3), **fields)  # fmt: skip
         await sleep_or_stop(stop, delay)
         return delay
+
+
+class RetryInPlace:
+    """The tries of one piece of work (an entry, a job) that met Redis away, made in place by
+    the task that holds it, for up to ``seconds``: long enough for a failover, short enough
+    that the work's lease (a pending entry's claim time, a job's lease) has not run out and
+    nobody else has taken it over. The work must be safe to do again: its writes may have
+    been made, or made on an old master.
+    """
+
+    def __init__(
+        self, redis: Redis, stop: asyncio.Event, seconds: float, logger: Any, event: str
+    ) -> None:
+        self._backoff = Backoff(redis, logger, event)
+        self._stop = stop
+        self._deadline = time.monotonic() + seconds
+
+    async def again(self, error: BaseException, **fields: object) -> bool:
+        """Wait before the next try (dropping connections to an old master); False, at once,
+        if there is no time left or the service is stopping."""
+        if self._stop.is_set() or time.monotonic() >= self._deadline:
+            return False
+        await self._backoff.pause(self._stop, error, **fields)
+        return not self._stop.is_set()
 
 
 async def follow_master(redis: Redis, stop: asyncio.Event, interval: float = 1.0) -> None:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from services.runner import ALL_SERVICES, run_services
@@ -114,6 +115,25 @@ def _article_url(received: Received) -> str:
     return str(received.payload["data"]["article"]["url"])
 
 
+async def ready(port: int) -> bool:
+    """Whether the pipeline's ``/readyz`` on ``port`` says ready (False while it starts)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def _ready(port: int, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # raises what stopped it
+        raise AssertionError("the pipeline stopped before it was ready")
+    return await ready(port)
+
+
 @asynccontextmanager
 async def running_pipeline(
     settings: Settings, tmp_path: Path, *, subscribers: tuple[str, ...] = ("alpha", "beta")
@@ -140,6 +160,10 @@ async def running_pipeline(
         task = asyncio.create_task(run_services(config, ALL_SERVICES, stop=stop))
         flow = Flow(wire, receiver, subscribers, task)
         try:
+            # Loading the lexicon takes seconds, more on a loaded machine: the tests' deadlines
+            # count from a pipeline that is ready, not from one still starting.
+            await wait_for(lambda: _ready(config.http.port, task), timeout=120,
+                           message="the pipeline to be ready")  # fmt: skip
             yield flow
         finally:
             stop.set()

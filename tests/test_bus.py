@@ -10,9 +10,12 @@ from functools import partial
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from shared.acks import errors_key
 from shared.bus import Consumer, PermanentError, Receipt, StreamBus
+from shared.connection import drop_connections
 from shared.models import Article
 from shared.settings import BusSettings
 from shared.streams import DEAD
@@ -218,6 +221,85 @@ async def test_restart_resumes_own_pending_entries_first(redis: Redis, stream: s
         await wait_for(lambda: len(seen) == 3, message="own pending resumed")
     assert sorted(seen) == [("a0", 2), ("a1", 2), ("a2", 2)]
     assert await pending_count(redis, stream) == 0
+
+
+# Defaults but for a short blocking read: an entry reclaimed after ``claim_idle_ms`` (a minute)
+# cannot be what a test sees within its deadline.
+DEFAULT_CLAIM = BusSettings(block_ms=50, shutdown_grace_seconds=2.0)
+
+
+async def test_redis_away_in_a_handler_is_retried_in_place_not_counted_as_a_failure(
+    redis: Redis, stream: str
+) -> None:
+    """A handler that meets a Redis error (a failover under way) is run again in place
+    within a second or so, not a minute later as a failed entry reclaimed."""
+    calls: list[int] = []
+
+    async def handle(message: Article, delivery: Receipt) -> None:
+        calls.append(delivery.deliveries)
+        if len(calls) == 1:
+            raise RedisConnectionError("Connection reset by peer")
+
+    await StreamBus(redis, DEFAULT_CLAIM).publish(stream, article(1))
+    consumer = make_consumer(redis, stream, handle, settings=DEFAULT_CLAIM)
+    async with running(consumer):
+        await wait_for(lambda: len(calls) == 2, timeout=5, message="the handler run again")
+        await wait_for(lambda: _nothing_pending(redis, stream), timeout=5, message="the ack")
+    assert calls == [1, 1], "the same delivery, tried again in place"
+    assert await redis.hlen(errors_key(stream, "g")) == 0, "not recorded as a handler failure"
+
+
+async def test_a_handler_that_ran_while_the_connections_were_dropped_runs_again_before_the_ack(
+    redis: Redis, stream: str
+) -> None:
+    """Connections dropped while a handler writes (a new master was found): its writes may
+    have gone to the old master, so it runs again before its entry is acknowledged."""
+    calls: list[str] = []
+    writing = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(message: Article, delivery: Receipt) -> None:
+        calls.append(message.id)
+        if len(calls) == 1:
+            writing.set()
+            await release.wait()
+
+    await StreamBus(redis, DEFAULT_CLAIM).publish(stream, article(1))
+    async with running(make_consumer(redis, stream, handle, settings=DEFAULT_CLAIM)):
+        await wait_for(writing.is_set, message="the handler to start")
+        await drop_connections(redis)
+        release.set()
+        await wait_for(lambda: len(calls) == 2, timeout=5, message="the handler run again")
+        await wait_for(lambda: _nothing_pending(redis, stream), timeout=5, message="the ack")
+    assert calls == ["a1", "a1"]
+
+
+async def test_entries_pending_again_after_a_master_change_are_handled_within_seconds(
+    redis: Redis, stream: str
+) -> None:
+    """An entry the consumer acknowledged on the old master is pending again on the new one:
+    once its connections are dropped for the new master, the consumer reads its own pending
+    entries again, long before they could be reclaimed as idle."""
+    seen: list[tuple[str, int]] = []
+
+    async def handle(message: Article, delivery: Receipt) -> None:
+        seen.append((message.id, delivery.deliveries))
+
+    bus = StreamBus(redis, DEFAULT_CLAIM)
+    entry_id = await bus.publish(stream, article(1))
+    async with running(make_consumer(redis, stream, handle, settings=DEFAULT_CLAIM)):
+        await wait_for(lambda: seen, message="the entry handled")
+        await wait_for(lambda: _nothing_pending(redis, stream), message="the entry acked")
+        # What the new master holds: the entry delivered to c1, its ack never seen.
+        await redis.xclaim(stream, "g", "c1", 0, [entry_id], force=True)
+        await drop_connections(redis)
+        await wait_for(lambda: len(seen) == 2, timeout=10, message="the entry handled again")
+        await wait_for(lambda: _nothing_pending(redis, stream), message="acked again")
+    assert [m for m, _ in seen] == ["a1", "a1"]
+
+
+async def _nothing_pending(redis: Redis, stream: str) -> bool:
+    return await pending_count(redis, stream) == 0
 
 
 async def test_concurrency_is_bounded(redis: Redis, stream: str) -> None:

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import redis as syncredis
 from prometheus_client import REGISTRY
@@ -18,22 +17,14 @@ from shared.aio import sleep_or_stop
 from shared.embedded_redis import EmbeddedRedis
 from shared.streams import ALERTS, ARTICLES, REPLAYS
 from tests.helpers import background, wait_for
-from tests.pipeline import running_pipeline
+from tests.pipeline import ready, running_pipeline
 from tests.topologies import NO_SYNC_DELAY, SentinelDeployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
-async def _ready(port: int) -> bool:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}/readyz") as response,
-    ):
-        return response.status == 200
-
-
 async def _not_ready(port: int) -> bool:
-    return not await _ready(port)
+    return not await ready(port)
 
 
 def _role(server: EmbeddedRedis) -> str:
@@ -82,7 +73,7 @@ async def test_a_master_turned_replica_is_a_blip(
     async with running_pipeline(config, tmp_path) as flow:
         flow.wire.publish(3)
         await flow.wait_delivered(30, "the first alerts")
-        assert await _ready(config.http.port)
+        assert await ready(config.http.port)
 
         errors = _redis_errors()
         _replicate(second, None)
@@ -98,7 +89,7 @@ async def test_a_master_turned_replica_is_a_blip(
         _replicate(first, None)
         _replicate(second, first)
         await flow.wait_delivered(30, "the alerts published while the server was a replica")
-        await wait_for(lambda: _ready(config.http.port), timeout=15, message="ready again")
+        await wait_for(lambda: ready(config.http.port), timeout=15, message="ready again")
         assert not flow.task.done()
     flow.assert_one_id_per_alert()
 
@@ -135,7 +126,7 @@ class Readiness:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self.samples.append(await _ready(self.port))
+            self.samples.append(await ready(self.port))
             await sleep_or_stop(stop, 0.05)
 
 

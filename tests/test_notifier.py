@@ -6,14 +6,17 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import MutableMapping
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from services.notifier.channels.registry import lease_seconds
 from services.notifier.jobs import JOBS, Job, due_key, job_id
@@ -25,6 +28,8 @@ from services.notifier.subscriptions import load_subscriptions
 from services.notifier.targets import PublicOnlyResolver, TargetRefusedError, check_host
 from services.settings import Settings
 from shared.bus import StreamBus
+from shared.connection import connect
+from shared.embedded_redis import EmbeddedRedis
 from shared.settings import ConfigError
 from shared.streams import ALERTS, DEAD
 from tests.factories import make_alert
@@ -434,6 +439,39 @@ async def test_a_crash_between_send_and_settle_resends_the_same_id_only(
         await wait_for(lambda: group_done(redis, ALERTS), message="the copy handled")
     assert len(receiver.requests) == 2
     assert receiver.ids[0] == receiver.ids[1], "a resend keeps its webhook-id"
+
+
+async def test_redis_away_after_a_send_takes_the_turn_again_in_place_not_after_the_lease(
+    settings: Settings, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Redis goes away while a webhook is in flight (a failover, a restart): once it is back
+    the job's turn is taken again in place, within seconds and under the same id, not when
+    its lease ends (the clock here never moves: a lease would never end)."""
+    server = EmbeddedRedis(tmp_path / "redis", persist=True)
+    server.start()
+    redis = connect(server.url)
+    receiver.script = [Reply(delay=3.0)]
+    config = settings.model_copy(update={"redis_url": server.url})
+    try:
+        with capture_logs() as logs:
+            async with running(config, redis, [webhook(receiver)], FakeClock()):
+                await publish(redis, make_alert("a1"))
+                await wait_for(lambda: receiver.requests, message="the send, in flight")
+                await asyncio.to_thread(server.stop)
+                await wait_for(partial(_logged, logs, "notifier.retrying"), timeout=10,
+                               message="the settling of the send to fail")  # fmt: skip
+                await asyncio.to_thread(server.start)
+                await wait_for(partial(_has_requests, receiver, 2), timeout=10,
+                               message="the turn taken again")  # fmt: skip
+                await wait_for(lambda: _hlen_is(redis, JOBS, 0), message="the job settled")
+    finally:
+        await redis.aclose()
+        server.stop()
+    assert receiver.ids[0] == receiver.ids[1], "the same message, under its id"
+
+
+def _logged(logs: list[MutableMapping[str, Any]], event: str) -> bool:
+    return any(entry["event"] == event for entry in logs)
 
 
 def test_subscription_files_take_secrets_from_the_environment(

@@ -20,6 +20,7 @@ from services.poller.schedule import DUE_KEY
 from services.poller.sources import Source
 from services.poller.state import StateStore, daily_key
 from services.settings import Settings
+from shared.connection import drop_connections
 from shared.embedded_redis import free_port
 from shared.hashes import from_hash
 from tests.helpers import local_server, wait_for
@@ -43,6 +44,7 @@ class FeedServer:
         self.in_flight: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
         self.delay = 0.0
+        self.on_request: Callable[[], Awaitable[None]] | None = None
 
     def set(self, path: str, body: str, etag: str) -> None:
         self.docs[path] = (body, etag)
@@ -50,6 +52,8 @@ class FeedServer:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits[path] += 1
+        if self.on_request is not None:
+            await self.on_request()
         self.in_flight[path] += 1
         self.max_in_flight[path] = max(self.max_in_flight[path], self.in_flight[path])
         try:
@@ -101,6 +105,29 @@ async def test_new_items_published_once_then_304(
     assert health.items_seen == 3
     assert health.last_outcome == "not_modified"
     assert health.consecutive_failures == 0
+
+
+async def test_a_poll_during_a_master_change_keeps_no_validators(
+    settings: Settings, redis: Redis, feeds: tuple[FeedServer, str]
+) -> None:
+    """The connections are dropped for a new master while a feed is fetched: the articles may
+    have gone to the old master, so the poll keeps no ETag and the next one reads the whole
+    feed again (a conditional GET would answer 304 and lose them)."""
+    server, base = feeds
+    server.set("/feed.xml", rss(ITEMS), '"v1"')
+    sources = [Source(id="wire", url=f"{base}/feed.xml", interval=0.1)]
+    server.on_request = partial(_drop_once, server, redis)
+    async with running(poller_settings(settings), redis, sources):
+        await wait_for(lambda: server.not_modified["/feed.xml"] >= 1, message="a 304")
+    full_reads = server.hits["/feed.xml"] - server.not_modified["/feed.xml"]
+    assert full_reads == 2, "the poll after the change read the whole feed"
+    assert len(await published(redis)) == 3, "dedupe kept the articles published once"
+
+
+async def _drop_once(server: FeedServer, redis: Redis) -> None:
+    """What the poller's client does when it finds a new master, during the first fetch."""
+    if server.hits["/feed.xml"] == 1:
+        await drop_connections(redis)
 
 
 async def test_restart_and_republished_items_publish_nothing_new(

@@ -44,7 +44,7 @@ from shared.aio import Wakeup, sleep_or_stop
 from shared.bus import StreamBus
 from shared.logging import get_logger
 from shared.metrics import STAGE_SECONDS
-from shared.resilience import TRANSIENT_ERRORS, Backoff
+from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, transient
 from shared.streams import NOTIFIER_GROUP, REPLAYS, encode
 from shared.taskpool import Task, TaskPool
 
@@ -110,7 +110,7 @@ class Dispatcher:
                 await backoff.pause(stop, error)
                 continue
             for job in jobs:
-                self.in_flight.spawn(job.id, self._dispatch_safely(job))
+                self.in_flight.spawn(job.id, self._dispatch_safely(job, stop))
             if len(jobs) < free:
                 await self._wake.wait(stop, self.config.poll_interval_seconds)
 
@@ -136,13 +136,23 @@ class Dispatcher:
                 log.warning("notifier.gauges_failed", error=str(error))
             await sleep_or_stop(stop, GAUGE_INTERVAL_SECONDS)
 
-    async def _dispatch_safely(self, job: Job) -> None:
+    async def _dispatch_safely(self, job: Job, stop: asyncio.Event) -> None:
+        """Dispatch a claimed job; Redis away meanwhile (a failover), try its turn again in
+        place while half its lease's margin lasts, then leave it to come back when the lease
+        ends (a repeated send keeps the job's id)."""
         structlog.contextvars.bind_contextvars(job_id=job.id, subscription=job.subscription_id)
-        try:
-            await self.dispatch(job)
-        except TRANSIENT_ERRORS as error:
-            # The job stays in the schedule under its lease and is tried again after it.
-            log.warning("notifier.deliver_interrupted", error=str(error))
+        retry = RetryInPlace(self.queue.redis, stop, self.config.lease_margin_seconds / 2,
+                             log, "notifier.retrying")  # fmt: skip
+        while True:
+            try:
+                await self.dispatch(job)
+            except Exception as error:
+                if not transient(error):
+                    raise
+                if await retry.again(error):
+                    continue
+                log.warning("notifier.deliver_interrupted", error=str(error))
+            return
 
     async def dispatch(self, job: Job) -> None:
         """One turn of a claimed job: ask the policy, send if it says so, carry out the end."""

@@ -33,6 +33,7 @@ from services.poller.websub import WebSub
 from services.settings import Settings
 from shared.aio import Wakeup
 from shared.bus import StreamBus
+from shared.connection import connection_epoch
 from shared.language import load_models
 from shared.logging import get_logger
 from shared.metrics import STAGE_SECONDS
@@ -170,12 +171,17 @@ class PollerService:
 
     async def _poll(self, source: Source) -> None:
         started = time.perf_counter()
+        epoch = connection_epoch(self.state.redis)
         state = await self.state.get(source.id)
         try:
             outcome, validators, new = await self._fetch(source, state)
         except (FetchError, ParseError) as error:
             await self._failed(source, error, started)
             return
+        if connection_epoch(self.state.redis) != epoch:
+            # A failover during the poll: its articles may have gone to the old master. With
+            # no validators kept, the next poll reads the whole feed and publishes them again.
+            validators = Validators()
         interval = self._next_interval(source, state, new)
         await self.state.success(source.id, outcome=outcome, validators=validators,
                                  new_items=new, interval=interval)  # fmt: skip
