@@ -19,9 +19,9 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.acks import Acks, errors_key
-from shared.connection import connection_epoch
+from shared.connection import connection_epoch, torn_connection
 from shared.logging import get_logger
-from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, torn_connection, transient
+from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, transient
 from shared.streams import DecodeError, M, decode
 from shared.taskpool import TaskPool
 

@@ -18,9 +18,7 @@ Restarts, failovers and resharding surface as many different errors, and all of 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import traceback
 from typing import Any
 
 from redis.asyncio import Redis
@@ -37,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.aio import sleep_or_stop
-from shared.connection import current_master, drop_connections
+from shared.connection import current_master, drop_connections, torn_connection
 from shared.durability import NotReplicatedError
 from shared.logging import get_logger
 from shared.retry import RECONNECT, RetryPolicy
@@ -64,20 +62,6 @@ def master_moved(error: BaseException) -> bool:
     """Whether ``error`` says the connection leads to a server that is no longer the master,
     or to one cut off from its replicas (no replica acknowledged a write)."""
     return isinstance(error, ReadOnlyError | NotReplicatedError) or _DEMOTED in str(error)
-
-
-def torn_connection(error: BaseException) -> bool:
-    """Whether ``error`` is redis-py finding a pooled connection closed under it.
-
-    Dropping the pool after a failover (:func:`shared.connection.drop_connections`) can close
-    a connection another task is writing on; redis-py then fails inside its own connection
-    code with ``'NoneType' object has no attribute ...`` (redis/redis-py#4287) instead of a
-    ``ConnectionError``. It means the same: reconnect. Any other ``AttributeError`` is a bug.
-    """
-    if not isinstance(error, AttributeError) or "'NoneType' object" not in str(error):
-        return False
-    frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and f"{os.sep}redis{os.sep}" in frames[-1].filename
 
 
 def transient(error: BaseException) -> bool:

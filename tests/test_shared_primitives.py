@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
 from redis.asyncio import Redis
 
 from shared.aio import Wakeup, sleep_or_stop
+from shared.connection import connect, drop_connections, torn_connection
 from shared.hashes import from_hash, read_hash
-from shared.resilience import torn_connection
+from shared.resilience import TRANSIENT_ERRORS
 from shared.retry import COMMAND, EQUAL_JITTER, FULL_JITTER, RECONNECT, RetryPolicy
 from shared.taskpool import TaskPool
 
@@ -129,3 +131,40 @@ def test_a_connection_torn_inside_redis_py_is_transient_any_other_attribute_erro
     assert not torn_connection(_raised_in(os.path.join(os.sep, "work", "shared", "bus.py")))
     assert not torn_connection(AttributeError("'Article' object has no attribute 'x'"))
     assert not torn_connection(ValueError("'NoneType' object"))
+
+
+async def test_connections_dropped_under_busy_commands_fail_them_as_connection_errors(
+    redis_url: str,
+) -> None:
+    """Dropping a client's connections (after a failover) while a hundred tasks send commands
+    tears some of them mid-write: redis-py would raise ``AttributeError`` there (the console's
+    live feed once died of it); Vigil's connections report a ``ConnectionError``, which every
+    loop treats as transient."""
+    client = connect(redis_url)
+    outcomes: Counter[str] = Counter()
+    dropping = asyncio.Event()
+
+    async def command(n: int) -> None:
+        while not dropping.is_set() or outcomes["dropped"] < 100:
+            try:
+                await client.set(f"torn:{n}", n)
+                outcomes["ok"] += 1
+            except TRANSIENT_ERRORS:
+                outcomes["connection error"] += 1
+            except Exception as error:
+                outcomes[f"{type(error).__name__}: {error}"] += 1
+            await asyncio.sleep(0)
+
+    async def drop() -> None:
+        dropping.set()
+        while outcomes["dropped"] < 100:
+            await drop_connections(client)
+            outcomes["dropped"] += 1
+            await asyncio.sleep(0.002)  # a drop every few milliseconds, not synchronisation
+
+    try:
+        await asyncio.gather(drop(), *(command(n) for n in range(100)))
+    finally:
+        await client.aclose()
+    assert outcomes["connection error"] > 0, "the drops did tear commands"
+    assert set(outcomes) <= {"ok", "connection error", "dropped"}, outcomes
