@@ -47,7 +47,7 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     streams: list[tuple[object, ...]] = []
     for stream in data["streams"]:
         name, length, groups = stream["stream"], stream["length"], stream["groups"]
-        streams += [(name, length, g["group"], g["consumers"], g["pending"], _lag(g["lag"]))
+        streams += [(name, length, g["group"], g["consumers"], g["pending"], g["lag"])
                     for g in groups] or [(name, length, "-", "", "", "")]  # fmt: skip
     sources = [(s["id"], s["health"], s["consecutive_failures"], s["items_seen"],
                 str(s["last_error"] or "")[:60]) for s in data["sources"]]  # fmt: skip
@@ -60,10 +60,6 @@ def render_status(data: dict[str, Any], now: float | None = None) -> str:
     none = "no subscriptions in Redis (no notifier ran yet)"
     lines += render_table(header, subs) if subs else [none]
     return "\n".join(lines)
-
-
-def _lag(lag: int | None) -> str:
-    return "?" if lag is None else str(lag)
 
 
 @click.command()

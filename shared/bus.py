@@ -40,6 +40,14 @@ redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
+# KEYS: the stream; ARGV: an entry id, a cap. How many entries follow it (at most the cap),
+# counted where they are: only the number crosses the network.
+_COUNT_AFTER = """
+return #redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+"""
+# The most entries counted when XINFO cannot give a group's lag.
+LAG_COUNT_CAP = 10_000
+
 
 @dataclass(frozen=True)
 class GroupStatus:
@@ -49,7 +57,7 @@ class GroupStatus:
     group: str
     consumers: int
     pending: int
-    lag: int | None
+    lag: int
     last_delivered_id: str
 
 
@@ -61,6 +69,7 @@ class StreamBus:
         self.settings = settings or BusSettings()
         self.durable = Durable.of(redis, self.settings)
         self._delete_idle_consumer = redis.register_script(_DELETE_IDLE_CONSUMER)
+        self._count_after = redis.register_script(_COUNT_AFTER)
 
     async def publish(self, stream: str, message: Message, *, maxlen: int | None = None) -> str:
         """Append a message to a stream, trimming it to about ``maxlen`` entries; with replicas
@@ -232,22 +241,28 @@ class StreamBus:
         return removed
 
     async def group_status(self, stream: str) -> list[GroupStatus]:
-        """The consumer groups of a stream with their pending count and lag."""
+        """The consumer groups of a stream with their pending count and lag.
+
+        XINFO gives no lag once it has lost count of what a group read (a restart replayed
+        the groups from the append-only file, entries were deleted, an id was set by hand):
+        then the entries after the group's last delivered one are counted, up to
+        ``LAG_COUNT_CAP``.
+        """
         try:
             groups = await self.redis.xinfo_groups(stream)
         except ResponseError:  # no such stream yet
             return []
-        return [
-            GroupStatus(
-                stream=stream,
-                group=str(g["name"]),
-                consumers=int(g["consumers"]),
-                pending=int(g["pending"]),
-                lag=int(g["lag"]) if g.get("lag") is not None else None,
-                last_delivered_id=str(g["last-delivered-id"]),
-            )
-            for g in groups
-        ]
+        statuses = []
+        for g in groups:
+            last = str(g["last-delivered-id"])
+            lag = g.get("lag")
+            if lag is None:
+                lag = await self._count_after(keys=[stream], args=[last, LAG_COUNT_CAP])
+            statuses.append(GroupStatus(
+                stream=stream, group=str(g["name"]), consumers=int(g["consumers"]),
+                pending=int(g["pending"]), lag=int(lag), last_delivered_id=last,
+            ))  # fmt: skip
+        return statuses
 
     async def update_gauges(self, streams: Sequence[str]) -> None:
         """Refresh the length, lag and pending gauges of the given streams."""
@@ -255,8 +270,7 @@ class StreamBus:
             metrics.STREAM_LENGTH.labels(stream).set(int(await self.redis.xlen(stream)))
             for status in await self.group_status(stream):
                 metrics.CONSUMER_PENDING.labels(stream, status.group).set(status.pending)
-                if status.lag is not None:
-                    metrics.CONSUMER_LAG.labels(stream, status.group).set(status.lag)
+                metrics.CONSUMER_LAG.labels(stream, status.group).set(status.lag)
 
     def consumer(
         self,

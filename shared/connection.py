@@ -9,19 +9,12 @@ connections after a failover) are handled here.
 
 from __future__ import annotations
 
-import os
-import traceback
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.connection import (
-    AbstractConnection,
-    Connection,
-    SSLConnection,
-    UnixDomainSocketConnection,
-)
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.sentinel import (
     MasterNotFoundError,
     Sentinel,
@@ -35,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.redis_url import parse_redis_url
 from shared.retry import COMMAND
 from shared.settings import BusSettings, ConfigError
+from shared.torn import TORN_SAFE, ReportsTornConnections
 
 _SENTINEL_TIMEOUT_SECONDS = 2.0
 
@@ -51,10 +45,7 @@ def connect(url: str, bus: BusSettings | None = None) -> Redis:
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
     if target.topology == "standalone":
-        client: Redis = Redis.from_url(url, health_check_interval=30, **common)
-        pool = client.connection_pool
-        pool.connection_class = _TORN_SAFE[pool.connection_class]
-        return client
+        return _standalone(url, common)
     auth: dict[str, Any] = {"username": target.username, "password": target.password}
     tls = {"ssl": True, **target.options} if target.tls else {}
     if target.topology == "cluster":
@@ -92,62 +83,11 @@ def connect(url: str, bus: BusSettings | None = None) -> Redis:
     )
 
 
-def torn_connection(error: BaseException) -> bool:
-    """Whether ``error`` is redis-py finding a pooled connection closed under it.
-
-    Dropping the pool after a failover (:func:`drop_connections`) can close a connection
-    another task is writing on, or still opening; redis-py then fails inside its own
-    connection code with ``'NoneType' object has no attribute ...`` (redis/redis-py#4287)
-    instead of a ``ConnectionError``. It means the same: reconnect. Any other
-    ``AttributeError`` is a bug.
-    """
-    if not isinstance(error, AttributeError) or "'NoneType' object" not in str(error):
-        return False
-    frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and f"{os.sep}redis{os.sep}" in frames[-1].filename
-
-
-class _ReportsTornConnections(AbstractConnection):
-    """A connection that reports being closed under a command (:func:`torn_connection`) as
-    the ``ConnectionError`` it is, so that redis-py's own retries and every loop's handling
-    of transient errors apply (before, the console's live feed died of it in a failover)."""
-
-    async def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            await super().send_packed_command(*args, **kwargs)
-        except AttributeError as error:
-            raise _as_connection_error(error) from error
-
-    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().read_response(*args, **kwargs)
-        except AttributeError as error:
-            raise _as_connection_error(error) from error
-
-
-def _as_connection_error(error: AttributeError) -> Exception:
-    if torn_connection(error):
-        return RedisConnectionError(f"connection closed while in use ({error})")
-    return error
-
-
-class _Connection(_ReportsTornConnections, Connection):
-    """TCP."""
-
-
-class _SSLConnection(_ReportsTornConnections, SSLConnection):
-    """TLS."""
-
-
-class _UnixConnection(_ReportsTornConnections, UnixDomainSocketConnection):
-    """A Unix socket."""
-
-
-_TORN_SAFE: dict[type[AbstractConnection], type[AbstractConnection]] = {
-    Connection: _Connection,
-    SSLConnection: _SSLConnection,
-    UnixDomainSocketConnection: _UnixConnection,
-}
+def _standalone(url: str, common: dict[str, Any]) -> Redis:
+    client = Redis.from_url(url, health_check_interval=30, **common)
+    pool = client.connection_pool
+    pool.connection_class = TORN_SAFE[pool.connection_class]
+    return client
 
 
 class _Cluster(RedisCluster):
@@ -164,7 +104,7 @@ class _Cluster(RedisCluster):
         super().__init__(*args, **kwargs)
         # One dict, shared with the nodes manager: the nodes it discovers get the class too.
         shared = self.connection_kwargs
-        shared["connection_class"] = _TORN_SAFE[shared.get("connection_class", Connection)]
+        shared["connection_class"] = TORN_SAFE[shared.get("connection_class", Connection)]
         for node in self.startup_nodes:
             node.connection_class = shared["connection_class"]
 
@@ -211,7 +151,7 @@ async def _named_master(sentinels: Sentinel, name: str) -> tuple[str, int] | Non
     return None
 
 
-class _FollowingConnection(_ReportsTornConnections, SentinelManagedConnection):
+class _FollowingConnection(ReportsTornConnections, SentinelManagedConnection):
     """A connection to a Sentinel-managed master that reconnects to the master of *now*.
 
     redis-py (8.1; redis/redis-py#3874, open) reconnects a connection dropped while in use (a

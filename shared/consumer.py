@@ -19,11 +19,12 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.acks import Acks, errors_key
-from shared.connection import connection_epoch, torn_connection
+from shared.connection import connection_epoch
 from shared.logging import get_logger
 from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, transient
 from shared.streams import DecodeError, M, decode
 from shared.taskpool import TaskPool
+from shared.torn import torn_connection
 
 if TYPE_CHECKING:
     from shared.bus import StreamBus

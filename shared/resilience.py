@@ -35,10 +35,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.aio import sleep_or_stop
-from shared.connection import current_master, drop_connections, torn_connection
+from shared.connection import current_master, drop_connections
 from shared.durability import NotReplicatedError
 from shared.logging import get_logger
 from shared.retry import RECONNECT, RetryPolicy
+from shared.torn import torn_connection
 
 log = get_logger("redis")
 

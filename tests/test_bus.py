@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -300,6 +301,25 @@ async def test_entries_pending_again_after_a_master_change_are_handled_within_se
 
 async def _nothing_pending(redis: Redis, stream: str) -> bool:
     return await pending_count(redis, stream) == 0
+
+
+async def test_a_lag_xinfo_cannot_tell_is_counted(redis: Redis, stream: str) -> None:
+    """XINFO gives no lag once a group's read count is unknown (here an id set by hand; in
+    production a restart replaying the append-only file): the entries after the group's last
+    delivered one are counted instead, so the gauge and ``vigil status`` never go stale."""
+    bus = StreamBus(redis, FAST)
+    ids = [await bus.publish(stream, article(n)) for n in range(5)]
+    await redis.xgroup_create(stream, "g", id="0")
+    await redis.xgroup_setid(stream, "g", ids[1])
+    [raw] = await redis.xinfo_groups(stream)
+    assert raw["lag"] is None, "the case this test is about"
+    [status] = await bus.group_status(stream)
+    assert status.lag == 3
+    await bus.update_gauges([stream])
+    assert (
+        REGISTRY.get_sample_value("vigil_consumer_lag_messages", {"stream": stream, "group": "g"})
+        == 3
+    )
 
 
 async def test_concurrency_is_bounded(redis: Redis, stream: str) -> None:

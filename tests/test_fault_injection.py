@@ -213,13 +213,6 @@ async def _nothing_pending(redis: Redis) -> bool:
     bus = StreamBus(redis)
     for stream in (ARTICLES, ALERTS):
         for group in await bus.group_status(stream):
-            # XINFO's lag is unknown (None) once a restart has replayed the groups from the
-            # append-only file: then look for an entry after the group's last delivered one.
-            unread = (
-                group.lag
-                if group.lag is not None
-                else await redis.xrange(stream, min=f"({group.last_delivered_id}", count=1)
-            )
-            if group.pending or unread:
+            if group.pending or group.lag:
                 return False
     return True

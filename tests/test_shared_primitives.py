@@ -12,11 +12,12 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.aio import Wakeup, sleep_or_stop
-from shared.connection import connect, drop_connections, torn_connection
+from shared.connection import connect, drop_connections
 from shared.hashes import from_hash, read_hash
 from shared.resilience import TRANSIENT_ERRORS
 from shared.retry import COMMAND, EQUAL_JITTER, FULL_JITTER, RECONNECT, RetryPolicy
 from shared.taskpool import TaskPool
+from shared.torn import torn_connection
 
 
 def test_exponential_steps_double_up_to_the_cap() -> None:
