@@ -88,10 +88,12 @@ class Detector:
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
             )
-        sentences = split(document, 0, len(title.strip()), is_title=True)
-        sentences += split(document, len(title.strip()) + 1, len(document), is_title=False)
         hits = list(self.lexicon.scanner.scan(folded))
-        if not _may_tell(hits, sentences):
+        sentences: list[Sentence] = []
+        if _tells_anywhere(hits):
+            sentences = split(document, 0, len(title.strip()), is_title=True)
+            sentences += split(document, len(title.strip()) + 1, len(document), is_title=False)
+        if not (sentences and _may_tell(hits, sentences)):
             # Turkey, but no sentence with its forces or a military word: skip the language too.
             return Classification(
                 id=article_id, flagged=False, score=0.0, language=language or UNDETERMINED
@@ -191,6 +193,21 @@ class Detector:
         return min(score, 1.0)
 
 
+def _tells_anywhere(hits: list[Hit]) -> bool:
+    """:func:`_may_tell` of the whole document read as one sentence (its claimants all taken
+    for a headline's): when false, no sentence can tell, and the text need not be split."""
+    return _tells({"actors" if hit.kind == "claimant" else hit.kind for hit in hits})
+
+
+def _tells(found: set[str]) -> bool:
+    """Whether the kinds of hits in one sentence hold what involvement needs."""
+    return (
+        "forces" in found
+        or ("actors" in found and ("strong" in found or "weak" in found))
+        or ("mentions" in found and "strong" in found)
+    )
+
+
 def _may_tell(hits: list[Hit], sentences: list[Sentence]) -> bool:
     """Whether any sentence holds what involvement needs (a Turkish force, or Turkey with a
     military word), before any hit is dropped: when none does, the score is surely 0. The
@@ -203,12 +220,7 @@ def _may_tell(hits: list[Hit], sentences: list[Sentence]) -> bool:
             kinds.setdefault(where, set()).add(hit.kind)
         elif hit.kind == "claimant" and where == 0:
             kinds.setdefault(where, set()).add("actors")  # "Erdoğan: we entered Libya"
-    return any(
-        "forces" in found
-        or ("actors" in found and ("strong" in found or "weak" in found))
-        or ("mentions" in found and "strong" in found)
-        for found in kinds.values()
-    )
+    return any(_tells(found) for found in kinds.values())
 
 
 @dataclass
