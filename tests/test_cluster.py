@@ -51,8 +51,8 @@ async def test_notifier_scripts_and_transactions_run_on_a_cluster(
     assert await queue.schedule_once(job, "story-1", now)
     assert not await queue.schedule_once(job, "story-1", now), "the idempotency key holds"
     digest = digest_job("s2", "webhook", int(now // 60), now)
-    assert await queue.add_to_digest("s2", make_alert("a2"), now, digest)
-    claimed = {j.id for j in await queue.claim_due(now + 1, 10)}
+    assert await queue.add_to_digest("s2", "webhook", make_alert("a2"), now, 60)
+    claimed = {j.id for j in await queue.claim_due((int(now // 60) + 1) * 60, 10)}
     assert claimed == {job.id, digest.id}
     assert [a.alert_id for a in await queue.digest_alerts(digest)] == ["alert_a2"]
     assert await queue.fold(job, job.alerts, int(now // 60) + 1)

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from services.notifier.channels.registry import lease_seconds
-from services.notifier.jobs import JOBS, Job, due_key, job_id
+from services.notifier.channels.registry import job_queue, lease_seconds
+from services.notifier.jobs import JOBS, Job, digest_job, due_key, job_id
 from services.notifier.service import NotifierService
 from services.notifier.state import EndpointState
 from services.notifier.store import SUBSCRIPTIONS, SubscriptionStore
@@ -378,6 +378,25 @@ async def test_digest_batches_alerts_into_one_message(
     [digest] = receiver.requests
     assert digest.payload["type"] == "alert.digest"
     assert [a["article"]["id"] for a in digest.payload["data"]["alerts"]] == ["a0", "a1", "a2"]
+
+
+async def test_an_alert_for_a_digest_already_read_goes_to_the_next_window(
+    settings: Settings, redis: Redis
+) -> None:
+    """An alert whose intake saw the clock just before its window closed can reach Redis after
+    the digest's alerts were read for sending: it goes to the next window's digest instead
+    of into a list that is deleted, unsent, once that digest is delivered."""
+    queue = job_queue(redis, settings)
+    period, window = 600.0, int(T0 // 600)
+    closes = (window + 1) * period
+    assert await queue.add_to_digest("desk", "webhook", make_alert("a0", story_id="s0"), T0, period)
+    [digest] = await queue.claim_due(closes, 10)
+    assert [a.alert_id for a in await queue.digest_alerts(digest)] == ["alert_a0"]
+    assert await queue.add_to_digest("desk", "webhook", make_alert("a1", story_id="s1"), T0, period)
+    await queue.finish(digest)
+    [following] = await queue.claim_due(closes + period, 10)
+    assert following.id == digest_job("desk", "webhook", window + 1, T0).id
+    assert [a.alert_id for a in await queue.digest_alerts(following)] == ["alert_a1"]
 
 
 async def test_private_targets_are_refused_when_not_allowed(

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from services.notifier import metrics
-from services.notifier.jobs import Attempt, Clock, Job, digest_job, job_id
+from services.notifier.jobs import Attempt, Clock, Job, job_id
 from services.notifier.queue import JobQueue
 from services.notifier.store import SubscriptionStore
 from services.notifier.subscriptions import Subscription
@@ -80,12 +80,10 @@ class Intake:
             if not subscription.enabled or not subscription.filters.matches(alert):
                 continue
             if subscription.mode == "digest":
-                period = subscription.digest_minutes * 60
-                window = int(now // period)
-                digest = digest_job(subscription.id, subscription.channel, window, now)
                 created = await self.queue.add_to_digest(
-                    subscription.id, alert, (window + 1) * period, digest
-                )
+                    subscription.id, subscription.channel, alert, now,
+                    subscription.digest_minutes * 60,
+                )  # fmt: skip
             else:
                 job = Job(
                     id=job_id(subscription.id, story),

@@ -96,9 +96,14 @@ async def waiting_jobs(redis: Redis) -> dict[str, int]:
     return counts
 
 
+def digest_list(subscription_id: str, window: int) -> str:
+    """The key of the alert list of one subscriber's digest window."""
+    return f"{PREFIX}digest:{subscription_id}:{window}"
+
+
 def digest_job(subscription_id: str, channel: str, window: int, created_at: float) -> Job:
     """The digest job of one subscriber's time window."""
-    key = f"{PREFIX}digest:{subscription_id}:{window}"
+    key = digest_list(subscription_id, window)
     return Job(
         id=job_id(subscription_id, f"digest:{window}"),
         subscription_id=subscription_id,

@@ -15,7 +15,15 @@ from datetime import datetime
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from services.notifier.jobs import JOBS, PREFIX, Job, due_key, overflow_job
+from services.notifier.jobs import (
+    JOBS,
+    PREFIX,
+    Job,
+    digest_job,
+    digest_list,
+    due_key,
+    overflow_job,
+)
 from services.notifier.settings import NotifierSettings
 from shared.durability import Durable
 from shared.models import Alert
@@ -30,19 +38,21 @@ end
 return 0
 """
 
-# Move a job's alerts into the first overflow message not yet claimed (its due score is still
-# the minute it was scheduled for), then forget the job. KEYS: jobs, the overflow's due set,
-# the two candidates' lists, then every due set; ARGV: job id, list TTL, then id, due time
-# and JSON of each candidate, then the alerts. Returns the candidate used, 0 if none was.
+# Move a job's alerts into the first overflow message not yet read for sending (not marked
+# closed, and its due score is still the minute it was scheduled for), then forget the job.
+# KEYS: jobs, the overflow's due set, the two candidates' lists, their closed marks, then every
+# due set; ARGV: job id, list TTL, then id, due time and JSON of each candidate, then the
+# alerts. Returns the candidate used, 0 if none was.
 _FOLD = """
-local function open(id, at)
+local function open(c, id, at)
+  if redis.call('EXISTS', KEYS[5 + c]) == 1 then return false end
   if redis.call('HEXISTS', KEYS[1], id) == 0 then return true end
   local score = redis.call('ZSCORE', KEYS[2], id)
   return score ~= false and tonumber(score) == tonumber(at)
 end
 local chosen = 0
 for c = 0, 1 do
-  if chosen == 0 and open(ARGV[3 + 3 * c], ARGV[4 + 3 * c]) then chosen = c + 1 end
+  if chosen == 0 and open(c, ARGV[3 + 3 * c], ARGV[4 + 3 * c]) then chosen = c + 1 end
 end
 if chosen == 0 then return 0 end
 local id, at, body = ARGV[3 * chosen], ARGV[1 + 3 * chosen], ARGV[2 + 3 * chosen]
@@ -53,20 +63,32 @@ local list = KEYS[2 + chosen]
 for i = 9, #ARGV do redis.call('RPUSH', list, ARGV[i]) end
 redis.call('EXPIRE', list, ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 5, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 7, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return chosen
 """
 
+# Add an alert to the digest of its window, or to the next window's once the first has been
+# read for sending (closed): an alert pushed after that read would be deleted with the list,
+# unsent. KEYS: the story's idempotency key, jobs, the due set, then the list and the closed
+# mark of this window, the list of the next; ARGV: the alert, the TTL, then the id, due time
+# and JSON of this window's digest and of the next's. Returns 1 if added, 0 if seen before.
 _ADD_TO_DIGEST = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-  if redis.call('HSETNX', KEYS[3], ARGV[6], ARGV[7]) == 1 then
-    redis.call('ZADD', KEYS[4], ARGV[3], ARGV[6])
-  end
-  return 1
+if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ARGV[2]) then return 0 end
+local list, at = KEYS[4], 3
+if redis.call('EXISTS', KEYS[5]) == 1 then list, at = KEYS[6], 6 end
+redis.call('RPUSH', list, ARGV[1])
+redis.call('EXPIRE', list, ARGV[2])
+if redis.call('HSETNX', KEYS[2], ARGV[at], ARGV[at + 2]) == 1 then
+  redis.call('ZADD', KEYS[3], ARGV[at + 1], ARGV[at])
 end
-return 0
+return 1
+"""
+
+# A digest's alerts, read for its first attempt; the window is closed to new alerts (they go to
+# the next one). KEYS: the list, its closed mark; ARGV: the mark's TTL.
+_CLOSE_DIGEST = """
+redis.call('SET', KEYS[2], 1, 'EX', ARGV[1])
+return redis.call('LRANGE', KEYS[1], 0, -1)
 """
 
 
@@ -125,15 +147,19 @@ class JobQueue:
         return bool(created)
 
     async def add_to_digest(
-        self, subscription_id: str, alert: Alert, window_end: float, digest: Job
+        self, subscription_id: str, channel: str, alert: Alert, now: float, period: float
     ) -> bool:
-        """Queue ``alert`` for the digest closing at ``window_end``; schedule that digest once."""
-        assert digest.digest_key is not None
-        keys = [self._seen_key(subscription_id, alert.story_key), digest.digest_key, JOBS,
-                self._due_key(digest)]  # fmt: skip
-        args: list[str | float | int] = [digest.id, alert.model_dump_json(), window_end,
-                                         self._seen_ttl, self._seen_ttl, digest.id,
-                                         digest.model_dump_json()]  # fmt: skip
+        """Queue ``alert`` for the subscriber's digest of the window of ``now`` (``period``
+        seconds long), or of the next window if that digest has already been read for sending;
+        schedule the digest once. False if the alert's story was seen before."""
+        window = int(now // period)
+        digests = [digest_job(subscription_id, channel, w, now) for w in (window, window + 1)]
+        this, following = (digest_list(subscription_id, w) for w in (window, window + 1))
+        keys = [self._seen_key(subscription_id, alert.story_key), JOBS,
+                self._due_key(digests[0]), this, _closed(this), following]  # fmt: skip
+        args: list[str | float | int] = [alert.model_dump_json(), self._seen_ttl]
+        for ends, digest in enumerate(digests, start=window + 1):
+            args += [digest.id, ends * period, digest.model_dump_json()]
         [added] = await self.durable.execute(
             JOBS, lambda pipe: pipe.eval(_ADD_TO_DIGEST, len(keys), *keys, *args)
         )
@@ -171,7 +197,8 @@ class JobQueue:
         for candidate in candidates:
             args += [candidate.id, candidate.created_at, candidate.model_dump_json()]
         args += [alert.model_dump_json() for alert in alerts]
-        keys = [JOBS, self._due_key(job), *(c.digest_key or "" for c in candidates)]
+        lists = [c.digest_key or "" for c in candidates]
+        keys = [JOBS, self._due_key(job), *lists, *(_closed(key) for key in lists)]
         chosen = await self._fold(keys=[*keys, *self.due_keys], args=args)
         return bool(chosen)
 
@@ -184,7 +211,8 @@ class JobQueue:
         """The alerts a job carries; a digest's are collected until its first attempt."""
         if job.alerts or job.digest_key is None:
             return list(job.alerts)
-        rows = await self.redis.lrange(job.digest_key, 0, -1)
+        keys = [job.digest_key, _closed(job.digest_key)]
+        rows = await self.redis.eval(_CLOSE_DIGEST, len(keys), *keys, self._seen_ttl)
         alerts = [Alert.model_validate_json(row) for row in rows]
         return sorted(alerts, key=_reading_order)
 
@@ -207,6 +235,11 @@ class JobQueue:
     async def finish(self, job: Job) -> None:
         """Forget a job that was delivered."""
         await self.schedule.finish(job.id, also=lambda pipe: _drop(pipe, job))
+
+
+def _closed(list_key: str) -> str:
+    """The mark of a digest or overflow list read for sending (same cluster slot)."""
+    return f"{list_key}:closed"
 
 
 def _drop(pipe: Pipeline, job: Job) -> None:
