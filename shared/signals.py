@@ -100,3 +100,28 @@ def watch(on_stop: Callable[[signal.Signals], object], deadline: float) -> Watch
     for sig in STOP_SIGNALS:
         signal.signal(sig, watcher._handle)
     return watcher
+
+
+def has_terminal() -> bool:
+    """Whether the process has a controlling terminal now (the window it was started in)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def on_hangup(reload: Callable[[], object]) -> Callable[[], None]:
+    """A SIGHUP handler: ``reload``, as daemons do; but if the terminal the process runs in
+    has gone (its window was closed), a polite stop (SIGTERM), as any program in a terminal
+    does, instead of running on headless with its ports taken."""
+    had_terminal = has_terminal()
+
+    def handle() -> None:
+        if had_terminal and not has_terminal():  # nothing to log to: the terminal is gone
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        reload()
+
+    return handle

@@ -4,6 +4,7 @@ and the same run without a terminal, whose JSON logs keep every failure."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import pty
@@ -131,3 +132,41 @@ async def test_without_a_terminal_the_json_logs_keep_every_failure(
     assert any(e["event"] == "notifier.delivered" for e in events)
     assert b"ALERT  " in out
     assert b"\x1b[" not in out + err  # no terminal drawing in a pipe
+
+
+def _own_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty on stdin, as a
+    shell gives the programs it runs."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+async def test_closing_its_terminal_window_stops_vigil_up(
+    tmp_path: Path, redis: Redis, redis_url: str
+) -> None:
+    """The window ``vigil up`` runs in is closed: the kernel hangs up the terminal (SIGHUP), and
+    Vigil stops as any program does (exit code 0), instead of taking the SIGHUP for a lexicon
+    reload and running on headless with its ports taken."""
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    process = await asyncio.create_subprocess_exec(
+        *VIGIL, "up", env=_environment(tmp_path, redis_url), stdin=slave, stdout=slave,
+        stderr=slave, preexec_fn=_own_terminal,
+    )  # fmt: skip
+    os.close(slave)
+    shown = bytearray()
+
+    def screen() -> str:
+        with contextlib.suppress(BlockingIOError):
+            shown.extend(os.read(master, 65536))
+        return shown.decode(errors="replace")
+
+    try:
+        await wait_for(lambda: CYPRUS in screen(), timeout=60, message="the sample's alerts")
+        os.close(master)  # the window closes
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 0

@@ -24,6 +24,7 @@ from shared.bus import Receipt, StreamBus
 from shared.logging import get_logger
 from shared.models import Alert, Article
 from shared.resilience import TRANSIENT_ERRORS, Backoff
+from shared.signals import on_hangup
 from shared.streams import ALERTS, ARTICLES, CLASSIFIER_GROUP
 from shared.vocabulary import publish_vocabulary
 
@@ -79,7 +80,7 @@ class ClassifierService:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, on_hangup(self.reload))
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._publish_vocabulary(stop))
