@@ -253,6 +253,7 @@ class Consumer(Generic[M]):
         except Exception as error:
             if not transient(error):
                 raise
+            metrics.BUS_ERRORS.labels(self.stream, "in_flight").inc()
             if await retry.again(error, entry_id=entry_id):
                 return False
             # The entry stays pending and is reclaimed once Redis is back.

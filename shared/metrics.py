@@ -71,7 +71,8 @@ DEAD_LETTERS = Counter(
 )
 BUS_ERRORS = Counter(
     "vigil_bus_errors_total",
-    "Redis errors met by consumers (connection, nogroup), each followed by a backoff.",
+    "Redis errors met by consumers (connection, nogroup: reading; in_flight: handling an entry, "
+    "retried in place), each followed by a backoff.",
     ["stream", "kind"],
 )
 BUS_CONSUMERS_REMOVED = Counter(
@@ -101,7 +102,7 @@ STREAM_LENGTH = Gauge("vigil_stream_length_messages", "Entries held in a stream.
 
 # The labels each consumer's counters are created with (shared/bus.py primes them).
 BUS_OUTCOMES = ("acked", "failed", "dead_lettered", "trimmed", "skipped")
-BUS_ERROR_KINDS = ("connection", "nogroup")
+BUS_ERROR_KINDS = ("connection", "nogroup", "in_flight")
 BUS_DEAD_LETTER_REASONS = ("decode", "max_deliveries", "rejected")
 
 # Process

@@ -243,10 +243,13 @@ async def test_redis_away_in_a_handler_is_retried_in_place_not_counted_as_a_fail
 
     await StreamBus(redis, DEFAULT_CLAIM).publish(stream, article(1))
     consumer = make_consumer(redis, stream, handle, settings=DEFAULT_CLAIM)
+    errors = {"stream": stream, "kind": "in_flight"}
+    assert REGISTRY.get_sample_value("vigil_bus_errors_total", errors) == 0
     async with running(consumer):
         await wait_for(lambda: len(calls) == 2, timeout=5, message="the handler run again")
         await wait_for(lambda: _nothing_pending(redis, stream), timeout=5, message="the ack")
     assert calls == [1, 1], "the same delivery, tried again in place"
+    assert REGISTRY.get_sample_value("vigil_bus_errors_total", errors) == 1
     assert await redis.hlen(errors_key(stream, "g")) == 0, "not recorded as a handler failure"
 
 
