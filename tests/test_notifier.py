@@ -471,6 +471,7 @@ async def test_redis_away_after_a_send_takes_the_turn_again_in_place_not_after_t
     redis = connect(server.url)
     receiver.script = [Reply(delay=3.0)]
     config = settings.model_copy(update={"redis_url": server.url})
+    retried = REGISTRY.get_sample_value("vigil_notifier_turns_retried_in_place_total") or 0.0
     try:
         with capture_logs() as logs:
             async with running(config, redis, [webhook(receiver)], FakeClock()):
@@ -487,6 +488,7 @@ async def test_redis_away_after_a_send_takes_the_turn_again_in_place_not_after_t
         await redis.aclose()
         server.stop()
     assert receiver.ids[0] == receiver.ids[1], "the same message, under its id"
+    assert (REGISTRY.get_sample_value("vigil_notifier_turns_retried_in_place_total") or 0) > retried
 
 
 def _logged(logs: list[MutableMapping[str, Any]], event: str) -> bool:

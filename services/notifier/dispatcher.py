@@ -149,6 +149,7 @@ class Dispatcher:
             except Exception as error:
                 if not transient(error):
                     raise
+                metrics.TURNS_RETRIED_IN_PLACE.inc()
                 if await retry.again(error):
                     continue
                 log.warning("notifier.deliver_interrupted", error=str(error))

@@ -29,6 +29,10 @@ DELIVERY_SECONDS = Histogram(
 DELIVERY_RETRIES = Counter(
     "vigil_delivery_retries_total", "Deliveries scheduled for a retry.", ["channel"]
 )
+TURNS_RETRIED_IN_PLACE = Counter(
+    "vigil_notifier_turns_retried_in_place_total",
+    "Delivery turns that met Redis away (a failover, a restart) and were taken again in place.",
+)
 END_TO_END_SECONDS = Histogram(
     "vigil_end_to_end_latency_seconds",
     "Time from an article's fetch to its delivery to a subscriber.",
