@@ -135,7 +135,12 @@ class _FollowingPool(SentinelConnectionPool):
             if self.master_address is not None:
                 _next_epoch(self)
             self.master_address = address
-            await self.disconnect(inuse_connections=False)
+            # Busy connections too: one left to the old master would be handed out again when
+            # released, and commands of one operation would be split between two masters (the
+            # likely path of a job a CI run never sent: claimed on the new master, its body
+            # read on the old one, found missing and dropped). Their commands fail as
+            # connection errors and are retried on the new master.
+            await self.disconnect(inuse_connections=True)
         return address
 
 

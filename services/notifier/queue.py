@@ -25,6 +25,7 @@ from services.notifier.jobs import (
     overflow_job,
 )
 from services.notifier.settings import NotifierSettings
+from shared.connection import connection_epoch
 from shared.durability import Durable
 from shared.models import Alert
 from shared.schedule import LeasedSchedule
@@ -176,14 +177,18 @@ class JobQueue:
     async def claim_due(self, now: float, limit: int) -> list[Job]:
         """Jobs due by ``now``, each leased to this replica for its channel's lease."""
         longest = max(self.leases.values(), default=0.0)
+        epoch = connection_epoch(self.redis)
         claimed = await self.schedule.claim(now, limit, [longest, *self.leases.values()])
         ids = [job_id for job_id, _ in claimed]
         if not ids:
             return []
         jobs = []
         for job_id, body in zip(ids, await self.redis.hmget(JOBS, ids), strict=True):
-            if body is None:  # finished by another replica in the meantime
-                await self.schedule.finish(job_id)
+            if body is None:
+                # Finished by another replica in the meantime; unless the master changed
+                # between the claim and the read: then leave it leased, to come back.
+                if connection_epoch(self.redis) == epoch:
+                    await self.schedule.finish(job_id)
                 continue
             jobs.append(Job.model_validate_json(body))
         return jobs
