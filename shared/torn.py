@@ -39,19 +39,21 @@ class ReportsTornConnections(AbstractConnection):
         try:
             await super().send_packed_command(*args, **kwargs)
         except AttributeError as error:
-            raise _as_connection_error(error) from error
+            if not torn_connection(error):
+                raise
+            raise _closed_under_command(error) from error
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().read_response(*args, **kwargs)
         except AttributeError as error:
-            raise _as_connection_error(error) from error
+            if not torn_connection(error):
+                raise
+            raise _closed_under_command(error) from error
 
 
-def _as_connection_error(error: AttributeError) -> Exception:
-    if torn_connection(error):
-        return RedisConnectionError(f"connection closed while in use ({error})")
-    return error
+def _closed_under_command(error: AttributeError) -> RedisConnectionError:
+    return RedisConnectionError(f"connection closed while in use ({error})")
 
 
 class _Connection(ReportsTornConnections, Connection):
