@@ -20,7 +20,7 @@ from shared.connection import drop_connections
 from shared.models import Article
 from shared.settings import BusSettings
 from shared.streams import DEAD
-from tests.helpers import background, wait_for
+from tests.helpers import background, group_done, wait_for
 
 FAST = BusSettings(
     block_ms=50, claim_idle_ms=200, claim_interval_seconds=0.05, max_deliveries=3,
@@ -247,7 +247,7 @@ async def test_redis_away_in_a_handler_is_retried_in_place_not_counted_as_a_fail
     assert REGISTRY.get_sample_value("vigil_bus_errors_total", errors) == 0
     async with running(consumer):
         await wait_for(lambda: len(calls) == 2, timeout=5, message="the handler run again")
-        await wait_for(lambda: _nothing_pending(redis, stream), timeout=5, message="the ack")
+        await wait_for(lambda: group_done(redis, stream), timeout=5, message="the ack")
     assert calls == [1, 1], "the same delivery, tried again in place"
     assert REGISTRY.get_sample_value("vigil_bus_errors_total", errors) == 1
     assert await redis.hlen(errors_key(stream, "g")) == 0, "not recorded as a handler failure"
@@ -274,7 +274,7 @@ async def test_a_handler_that_ran_while_the_connections_were_dropped_runs_again_
         await drop_connections(redis)
         release.set()
         await wait_for(lambda: len(calls) == 2, timeout=5, message="the handler run again")
-        await wait_for(lambda: _nothing_pending(redis, stream), timeout=5, message="the ack")
+        await wait_for(lambda: group_done(redis, stream), timeout=5, message="the ack")
     assert calls == ["a1", "a1"]
 
 
@@ -293,17 +293,13 @@ async def test_entries_pending_again_after_a_master_change_are_handled_within_se
     entry_id = await bus.publish(stream, article(1))
     async with running(make_consumer(redis, stream, handle, settings=DEFAULT_CLAIM)):
         await wait_for(lambda: seen, message="the entry handled")
-        await wait_for(lambda: _nothing_pending(redis, stream), message="the entry acked")
+        await wait_for(lambda: group_done(redis, stream), message="the entry acked")
         # What the new master holds: the entry delivered to c1, its ack never seen.
         await redis.xclaim(stream, "g", "c1", 0, [entry_id], force=True)
         await drop_connections(redis)
         await wait_for(lambda: len(seen) == 2, timeout=10, message="the entry handled again")
-        await wait_for(lambda: _nothing_pending(redis, stream), message="acked again")
+        await wait_for(lambda: group_done(redis, stream), message="acked again")
     assert [m for m, _ in seen] == ["a1", "a1"]
-
-
-async def _nothing_pending(redis: Redis, stream: str) -> bool:
-    return await pending_count(redis, stream) == 0
 
 
 async def test_a_lag_xinfo_cannot_tell_is_counted(redis: Redis, stream: str) -> None:

@@ -24,7 +24,7 @@ from shared.bus import StreamBus
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis
 from shared.streams import ALERTS, ARTICLES
-from tests.helpers import local_server, wait_for
+from tests.helpers import group_done, local_server, wait_for
 from tests.processes import Fleet
 from tests.receivers import SECRET, Receiver, Reply
 
@@ -209,10 +209,5 @@ async def _diagnosis(redis: Redis, receiver: Receiver) -> str:
 
 
 async def _nothing_pending(redis: Redis) -> bool:
-    """Every group has read its stream to the end and acknowledged all it read."""
-    bus = StreamBus(redis)
-    for stream in (ARTICLES, ALERTS):
-        for group in await bus.group_status(stream):
-            if group.pending or group.lag:
-                return False
-    return True
+    """Every group has read both streams to the end and acknowledged all it read."""
+    return all([await group_done(redis, stream) for stream in (ARTICLES, ALERTS)])
