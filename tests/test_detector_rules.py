@@ -57,6 +57,15 @@ def test_drills_inside_turkey_stay_domestic_whoever_takes_part(detector: Detecto
     assert not detector.classify("b", "Drills", text.format("Konya"), "en").flagged
 
 
+@pytest.mark.parametrize("where", ["Konya", "Nakhchivan"])
+def test_drills_set_at_home_stay_at_home_in_the_next_sentences(
+    detector: Detector, where: str
+) -> None:
+    text = "Turkish troops and Azerbaijani troops took part in the drills."
+    verdict = detector.classify("a", f"Drills in {where}", text, "en")
+    assert verdict.flagged == (where == "Nakhchivan")
+
+
 @pytest.mark.parametrize("when", ["in 1974", "in ١٩٧٤", "in ۱۹۷۴", "on the anniversary"])
 def test_history_weighs_a_quarter_of_news(detector: Detector, when: str) -> None:
     news = score(detector, "Cyprus", "Turkish troops landed in Cyprus on Tuesday.")

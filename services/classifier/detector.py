@@ -159,8 +159,13 @@ class Detector:
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
             note(sentence, hit, negated=negated)
         lend_headline_voice(document, sentences)
+        # Drills the article first sets at home (in Konya, in Turkish skies) stay at home in
+        # the sentences that go on about them, whoever takes part ("Qatar flew four Rafales").
+        first_drill = next((s for s in sentences if s.exercise), None)
+        drills_at_home = first_drill is not None and first_drill.domestic > 0
         for sentence in sentences:
             sentence.past += bool(_PAST_YEAR.search(document, sentence.start, sentence.end))
+            sentence.domestic += drills_at_home and sentence.exercise > 0
             sentence.strength = strength(sentence)
 
     def _score(self, involved: list[Sentence], sentences: list[Sentence]) -> float:
