@@ -92,6 +92,20 @@ def test_a_negator_inside_a_threat_negates_nothing(detector: Detector) -> None:
     assert not negated.flagged
 
 
+@pytest.mark.parametrize(
+    ("places", "threatened"),
+    [("Somalia and Iraq", {"somalia", "iraq"}), ("Somalia and in Iraq", {"somalia", "iraq"}),
+     ("Somalia, as in Iraq", {"somalia"})],
+)  # fmt: skip
+def test_a_threat_points_at_every_place_listed_with_its_target(
+    detector: Detector, places: str, threatened: set[str]
+) -> None:
+    text = f"Turkey will not hesitate to send troops to {places}."
+    claims = detector.classify("a", "Ankara", text).claims
+    assert {c.theater for c in claims if c.stance == "threat"} == threatened
+    assert {c.theater for c in claims if c.stance != "threat"} == {"somalia", "iraq"} - threatened
+
+
 def test_the_place_abroad_must_be_where_the_involvement_is_told(detector: Detector) -> None:
     there = score(detector, "Alert", "Turkish troops were deployed in Somalia. Quiet week.")
     elsewhere = score(detector, "Alert", "Turkish troops were deployed. Somalia held elections.")

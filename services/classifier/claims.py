@@ -44,20 +44,18 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
         claimant = lent if sentence.is_title and lent else own[sentence.start] or lent
         stance = _stance(sentence, claimant)
         name = claimant.name if claimant else UNATTRIBUTED
-        theater = _claim_theater(sentence, stance, sentences, main)
-        claim = Claim(
-            claimant=name,
-            stance=stance,
-            theater=theater,
-            evidence=quote(document, sentence),
-        )
-        found.setdefault((name, stance, theater), (sentence.start, claim))
+        targets = _claim_theaters(sentence, stance, sentences, main)
+        evidence = quote(document, sentence)
+        for theater in targets:
+            claim = Claim(claimant=name, stance=stance, theater=theater, evidence=evidence)
+            found.setdefault((name, stance, theater), (sentence.start, claim))
         if stance == "threat":
             # "We may enter Israel as we entered Karabakh and Libya": the places a Turkish
-            # threat names besides its target are where the speaker says Turkey went before.
+            # threat names besides its targets are where the speaker says Turkey went before.
             for before in dict.fromkeys(sentence.theaters):
-                if before != theater:
-                    past = claim.model_copy(update={"stance": "acknowledgment", "theater": before})
+                if before not in targets:
+                    past = Claim(claimant=name, stance="acknowledgment", theater=before,
+                                 evidence=evidence)  # fmt: skip
                     found.setdefault((name, "acknowledgment", before), (sentence.start, past))
     claims = [claim for _, claim in sorted(found.values(), key=lambda item: item[0])]
     return _without_generic(claims)
@@ -256,19 +254,34 @@ def _stance(sentence: Sentence, claimant: Claimant | None) -> Stance:
     return claimant.stance
 
 
-def _claim_theater(
+def _claim_theaters(
     sentence: Sentence, stance: Stance, sentences: list[Sentence], main: list[Theater]
-) -> Theater:
-    """Where one claim places Turkey's involvement.
+) -> list[Theater]:
+    """Where one claim places Turkey's involvement: one theater, or a threat's listed targets.
 
     A threat points at the place named nearest its cue ("could enter Israel as it entered
-    Karabakh" threatens Israel). Any other claim takes its sentence's place, preferring the
-    article's main theater when the sentence names several ("fighters from Syria sent to
-    Karabakh"); a sentence with no place takes the nearest place before it, else the main one.
+    Karabakh" threatens Israel), and at the places listed with it ("in Iraq and Syria").
+    """
+    if stance == "threat" and sentence.places and sentence.threat_at >= 0:
+        nearest = min(range(len(sentence.places)),
+                      key=lambda i: abs(sentence.places[i][0] - sentence.threat_at))  # fmt: skip
+        first = last = nearest
+        while first > 0 and sentence.places[first][0] in sentence.listed:
+            first -= 1
+        while last + 1 < len(sentence.places) and sentence.places[last + 1][0] in sentence.listed:
+            last += 1
+        return list(dict.fromkeys(t for _, t in sentence.places[first : last + 1]))
+    return [_claim_theater(sentence, sentences, main)]
+
+
+def _claim_theater(sentence: Sentence, sentences: list[Sentence], main: list[Theater]) -> Theater:
+    """Where one claim that is no threat places Turkey's involvement.
+
+    Its sentence's place, preferring the article's main theater when the sentence names
+    several ("fighters from Syria sent to Karabakh"); a sentence with no place takes the
+    nearest place before it, else the main one.
     """
     if sentence.places:
-        if stance == "threat" and sentence.threat_at >= 0:
-            return min(sentence.places, key=lambda p: abs(p[0] - sentence.threat_at))[1]
         in_main = [t for _, t in sentence.places if t in main]
         return in_main[0] if in_main else Counter(sentence.theaters).most_common(1)[0][0]
     if not sentence.is_title:

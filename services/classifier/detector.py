@@ -66,6 +66,11 @@ _ARTICLE = f"(?:\\w{{1,4}}'|[{ARABIC_SCRIPT}{HEBREW_SCRIPT}]{{1,3}})?"
 _NEXT_TO = re.compile(f"[^\\w.\\n]{{0,2}}{_ARTICLE}")
 _BEFORE = re.compile(r"[\s-]{0,2}")  # "the Iraqi border"; not "Syria, bordering Turkey"
 _LISTED_WITH = re.compile(f"[^\\w.\\n]{{0,2}}(?:\\w{{1,3}}[^\\w.\\n]{{0,2}})?{_ARTICLE}")
+# Places a claim lists together: also "and in", "και στη" (two short words, no comma: a
+# comma before them is more often a comparison, "в Израиль, как в Карабах").
+_LISTED_IN_CLAIM = re.compile(
+    f"(?:[^\\w.\\n]{{0,2}}(?:\\w{{1,3}}[^\\w.\\n]{{0,2}})?|\\s\\w{{1,3}}\\s\\w{{1,3}}\\s){_ARTICLE}"
+)
 # A year of the 19th or 20th century, in Latin, Arabic or Persian digits (1974, ١٩٧٤, ۱۹۷۴).
 _PAST_YEAR = re.compile(r"(?<![\d.,])[1١۱][89٨٩۸۹]\d\d(?![\d.,]\d)")
 
@@ -266,6 +271,9 @@ class _Elsewhere:
         ):
             self.neighbour_end = hit.end  # "the border with Iran and Iraq"
             return True
+        if sentence.places and self.spans and sentence.places[-1][0] == self.spans[-1][0]:
+            if _adjacent(self.folded, self.spans[-1][1], hit.start, _LISTED_IN_CLAIM):
+                sentence.listed.add(hit.start)  # "in northern Iraq and Syria"
         self.spans.append((hit.start, hit.end))
         return False
 
