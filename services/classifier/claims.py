@@ -309,6 +309,7 @@ def main_theaters(sentences: list[Sentence]) -> list[Theater]:
     top = max(specific.values())
     if counts["other"] >= top * _OTHER_AS_SECOND:  # UNIFIL beside Syria in a mandate story
         specific = dict(counts)
+        top = max(specific.values())
     return [
         t for t, n in sorted(specific.items(), key=lambda i: -i[1]) if n >= top * _SECOND_THEATER
     ]

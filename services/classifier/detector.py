@@ -271,9 +271,13 @@ class _Elsewhere:
         ):
             self.neighbour_end = hit.end  # "the border with Iran and Iraq"
             return True
-        if sentence.places and self.spans and sentence.places[-1][0] == self.spans[-1][0]:
-            if _adjacent(self.folded, self.spans[-1][1], hit.start, _LISTED_IN_CLAIM):
-                sentence.listed.add(hit.start)  # "in northern Iraq and Syria"
+        if (
+            sentence.places
+            and self.spans
+            and sentence.places[-1][0] == self.spans[-1][0]
+            and _adjacent(self.folded, self.spans[-1][1], hit.start, _LISTED_IN_CLAIM)
+        ):
+            sentence.listed.add(hit.start)  # "in northern Iraq and Syria"
         self.spans.append((hit.start, hit.end))
         return False
 
