@@ -21,7 +21,7 @@ from shared import metrics
 from shared.acks import Acks, errors_key
 from shared.connection import connection_epoch
 from shared.logging import get_logger
-from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, transient
+from shared.resilience import TRANSIENT_ERRORS, Backoff, MasterChangedError, RetryInPlace, transient
 from shared.streams import DecodeError, M, decode
 from shared.taskpool import TaskPool
 from shared.torn import torn_connection
@@ -124,25 +124,36 @@ class Consumer(Generic[M]):
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
         """Finish the entries this consumer had taken but not acknowledged: after a restart,
         and after a failover (what it acknowledged on the old master meanwhile is pending
-        again on the new one)."""
-        last_id = "0"
+        again on the new one).
+
+        Entries still in flight here are left to their task: they are listed (XPENDING) and
+        only the others claimed again, since reading an entry again counts a delivery, and
+        an entry counted once per master change would reach ``max_deliveries`` unhandled.
+        """
+        # Listed as a consumer at once: a blocked read that finds nothing does not list it.
+        await self.redis.xgroup_createconsumer(self.stream, self.group, self.name)
+        start = "-"
         while not stop.is_set():
             await self._pool.wait_for_slot()
-            response = await self.redis.xreadgroup(
-                self.group, self.name, {self.stream: last_id}, count=self._pool.free
-            )
-            entries = _entries(response)
-            if not entries:
+            rows = await self.redis.xpending_range(
+                self.stream, self.group, min=start, max="+",
+                count=self._pool.free + len(self._pool), consumername=self.name,
+            )  # fmt: skip
+            if not rows:
                 return
-            last_id = entries[-1][0]
             busy = self._pool.keys()
-            fresh = [(i, f) for i, f in entries if i not in busy]
-            if not fresh:
+            listed = [str(row["message_id"]) for row in rows]
+            ids = [i for i in listed if i not in busy][: self._pool.free]
+            start = "(" + (ids[-1] if ids else listed[-1])
+            if not ids:
                 continue
-            counts = await self._delivery_counts([i for i, _ in fresh])
-            self._log.info("bus.resuming_pending", count=len(fresh))
-            for entry_id, fields in fresh:
-                self._dispatch(entry_id, fields, counts.get(entry_id, 1))
+            message_ids: list[Any] = list(ids)  # redis-py's hint wants a list of its own types
+            reply = await self.redis.xclaim(self.stream, self.group, self.name, 0, message_ids)
+            claimed = dict(_entries([(self.stream, reply)]))
+            counts = await self._delivery_counts(ids)
+            self._log.info("bus.resuming_pending", count=len(ids))
+            for entry_id in ids:  # one no longer in the stream was trimmed: no fields
+                self._dispatch(entry_id, claimed.get(entry_id), counts.get(entry_id, 1))
 
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -247,8 +258,7 @@ class Consumer(Generic[M]):
         try:
             if not await self._settle(entry_id, fields, deliveries):
                 return True
-            if connection_epoch(self.redis) != epoch:
-                return False  # the handler's writes may have gone to the old master
+            self._check_master(epoch, entry_id)
             await self._acks.ack(entry_id, forget_error=deliveries > 1)
         except Exception as error:
             if not transient(error):
@@ -261,6 +271,14 @@ class Consumer(Generic[M]):
             return True
         metrics.BUS_MESSAGES.labels(self.stream, self.group, "acked").inc()
         return True
+
+    def _check_master(self, epoch: int, entry_id: str) -> None:
+        """Raise :class:`MasterChangedError` if the connections were dropped for a new master since
+        ``epoch``: the handler's writes may have gone to the old one, so it runs again, within
+        the same in-place budget as any other try (a pool that keeps switching masters leaves
+        the entry pending, to be reclaimed)."""
+        if connection_epoch(self.redis) != epoch:
+            raise MasterChangedError(f"the master changed while {entry_id} was handled")
 
     async def _settle(self, entry_id: str, fields: Fields, deliveries: int) -> bool:
         """Hand the entry to the handler, or dead-letter or drop it; True if it is to be

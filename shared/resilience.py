@@ -55,6 +55,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     SlotNotCoveredError,
 )
 
+
+class MasterChangedError(RedisConnectionError):
+    """The connections were dropped for a new master while a piece of work was writing: its
+    writes may have gone to the old master, so it is done again (a transient error)."""
+
+
 # What redis-py's Sentinel-managed connection raises in place of READONLY.
 _DEMOTED = "previous master is now a slave"
 

@@ -278,6 +278,26 @@ async def test_a_handler_that_ran_while_the_connections_were_dropped_runs_again_
     assert calls == ["a1", "a1"]
 
 
+async def test_a_pool_that_keeps_switching_masters_leaves_the_entry_pending(
+    redis: Redis, stream: str
+) -> None:
+    """Runs again because the master changed spend the in-place budget (half the claim idle
+    time) like any other retry: past it the entry is left pending and reclaimed later, the
+    consumer is never caught in a loop."""
+    calls: list[int] = []
+
+    async def handle(message: Article, delivery: Receipt) -> None:
+        calls.append(delivery.deliveries)
+        await drop_connections(redis)  # a new master found during every run
+
+    settings = BusSettings(block_ms=50, claim_idle_ms=1000, claim_interval_seconds=0.1,
+                           shutdown_grace_seconds=2.0)  # fmt: skip
+    await StreamBus(redis, settings).publish(stream, article(1))
+    async with running(make_consumer(redis, stream, handle, settings=settings)):
+        await wait_for(lambda: 2 in calls, timeout=10, message="the entry reclaimed")
+    assert 1 < calls.count(1) < 20, "a few runs in place, paced, then left pending"
+
+
 async def test_entries_pending_again_after_a_master_change_are_handled_within_seconds(
     redis: Redis, stream: str
 ) -> None:
