@@ -21,7 +21,7 @@ from shared import metrics
 from shared.acks import Acks, errors_key
 from shared.connection import connection_epoch
 from shared.logging import get_logger
-from shared.resilience import TRANSIENT_ERRORS, Backoff, MasterChangedError, RetryInPlace, transient
+from shared.resilience import TRANSIENT_ERRORS, Backoff, RetryInPlace, check_master, transient
 from shared.streams import DecodeError, M, decode
 from shared.taskpool import TaskPool
 from shared.torn import torn_connection
@@ -123,13 +123,9 @@ class Consumer(Generic[M]):
 
     async def _read_own_pending(self, stop: asyncio.Event) -> None:
         """Finish the entries this consumer had taken but not acknowledged: after a restart,
-        and after a failover (what it acknowledged on the old master meanwhile is pending
-        again on the new one).
-
-        Entries still in flight here are left to their task: they are listed (XPENDING) and
-        only the others claimed again, since reading an entry again counts a delivery, and
-        an entry counted once per master change would reach ``max_deliveries`` unhandled.
-        """
+        and after a failover (what it acknowledged on the old master is pending again on the
+        new one). Entries in flight here are left to their task: only the others are claimed,
+        since each read counts a delivery (toward ``max_deliveries``)."""
         # Listed as a consumer at once: a blocked read that finds nothing does not list it.
         await self.redis.xgroup_createconsumer(self.stream, self.group, self.name)
         start = "-"
@@ -147,9 +143,8 @@ class Consumer(Generic[M]):
             start = "(" + (ids[-1] if ids else listed[-1])
             if not ids:
                 continue
-            message_ids: list[Any] = list(ids)  # redis-py's hint wants a list of its own types
-            reply = await self.redis.xclaim(self.stream, self.group, self.name, 0, message_ids)
-            claimed = dict(_entries([(self.stream, reply)]))
+            claim = await self.redis.xclaim(self.stream, self.group, self.name, 0, [*ids])
+            claimed = dict(_entries([(self.stream, claim)]))
             counts = await self._delivery_counts(ids)
             self._log.info("bus.resuming_pending", count=len(ids))
             for entry_id in ids:  # one no longer in the stream was trimmed: no fields
@@ -234,8 +229,7 @@ class Consumer(Generic[M]):
         Redis away meanwhile (a failover, a restart) does not count as the handler failing:
         the entry is handled again in place, with backoff, for up to half ``claim_idle_ms``
         (then it stays pending, and is reclaimed). So is an entry whose handler ran while
-        the connections were dropped: its writes may have gone to a demoted master.
-        """
+        the connections were dropped: its writes may have gone to a demoted master."""
         structlog.contextvars.bind_contextvars(
             stream=self.stream, entry_id=entry_id, deliveries=deliveries
         )
@@ -258,7 +252,7 @@ class Consumer(Generic[M]):
         try:
             if not await self._settle(entry_id, fields, deliveries):
                 return True
-            self._check_master(epoch, entry_id)
+            check_master(self.redis, epoch, f"{entry_id} was handled")
             await self._acks.ack(entry_id, forget_error=deliveries > 1)
         except Exception as error:
             if not transient(error):
@@ -271,14 +265,6 @@ class Consumer(Generic[M]):
             return True
         metrics.BUS_MESSAGES.labels(self.stream, self.group, "acked").inc()
         return True
-
-    def _check_master(self, epoch: int, entry_id: str) -> None:
-        """Raise :class:`MasterChangedError` if the connections were dropped for a new master since
-        ``epoch``: the handler's writes may have gone to the old one, so it runs again, within
-        the same in-place budget as any other try (a pool that keeps switching masters leaves
-        the entry pending, to be reclaimed)."""
-        if connection_epoch(self.redis) != epoch:
-            raise MasterChangedError(f"the master changed while {entry_id} was handled")
 
     async def _settle(self, entry_id: str, fields: Fields, deliveries: int) -> bool:
         """Hand the entry to the handler, or dead-letter or drop it; True if it is to be

@@ -35,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.aio import sleep_or_stop
-from shared.connection import current_master, drop_connections
+from shared.connection import connection_epoch, current_master, drop_connections
 from shared.durability import NotReplicatedError
 from shared.logging import get_logger
 from shared.retry import RECONNECT, RetryPolicy
@@ -59,6 +59,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class MasterChangedError(RedisConnectionError):
     """The connections were dropped for a new master while a piece of work was writing: its
     writes may have gone to the old master, so it is done again (a transient error)."""
+
+
+def check_master(redis: Redis, epoch: int, what: str) -> None:
+    """Raise :class:`MasterChangedError` if ``redis``'s connections were dropped for a new
+    master since ``epoch`` (:func:`~shared.connection.connection_epoch`) while ``what``."""
+    if connection_epoch(redis) != epoch:
+        raise MasterChangedError(f"the master changed while {what}")
 
 
 # What redis-py's Sentinel-managed connection raises in place of READONLY.
