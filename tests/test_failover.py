@@ -68,9 +68,10 @@ async def test_a_master_turned_replica_is_a_blip(
 ) -> None:
     """The server behind ``redis://`` is demoted (every write: READONLY), then promoted again,
     as a managed Redis does behind its endpoint: nothing crashes, readiness is false while it
-    lasts, and the alerts published meanwhile arrive afterwards under their one id."""
+    lasts, and the alerts published meanwhile arrive afterwards under their one id. The bus
+    keeps its default timings."""
     first, second = pair
-    config = settings.model_copy(update={"redis_url": first.url})
+    config = settings.model_copy(update={"redis_url": first.url, "bus": BusSettings()})
     async with running_pipeline(config, tmp_path) as flow:
         flow.wire.publish(3)
         await flow.wait_delivered(30, "the first alerts")
