@@ -39,21 +39,22 @@ class ReportsTornConnections(AbstractConnection):
         try:
             await super().send_packed_command(*args, **kwargs)
         except AttributeError as error:
-            if not torn_connection(error):
-                raise
-            raise _closed_under_command(error) from error
+            _raise_if_torn(error)
+            raise
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().read_response(*args, **kwargs)
         except AttributeError as error:
-            if not torn_connection(error):
-                raise
-            raise _closed_under_command(error) from error
+            _raise_if_torn(error)
+            raise
 
 
-def _closed_under_command(error: AttributeError) -> RedisConnectionError:
-    return RedisConnectionError(f"connection closed while in use ({error})")
+def _raise_if_torn(error: AttributeError) -> None:
+    """Raise a ``ConnectionError`` in place of a torn connection's ``error``; return for any
+    other ``AttributeError``, which the caller re-raises as it is."""
+    if torn_connection(error):
+        raise RedisConnectionError(f"connection closed while in use ({error})") from error
 
 
 class _Connection(ReportsTornConnections, Connection):
