@@ -138,17 +138,17 @@ class Consumer(Generic[M]):
             if not rows:
                 return
             busy = self._pool.keys()
-            listed = [str(row["message_id"]) for row in rows]
-            ids = [i for i in listed if i not in busy][: self._pool.free]
-            start = "(" + (ids[-1] if ids else listed[-1])
+            delivered = {str(row["message_id"]): int(row["times_delivered"]) for row in rows}
+            ids = [i for i in delivered if i not in busy][: self._pool.free]
+            start = "(" + (ids[-1] if ids else [*delivered][-1])
             if not ids:
                 continue
             claim = await self.redis.xclaim(self.stream, self.group, self.name, 0, [*ids])
             claimed = dict(_entries([(self.stream, claim)]))
-            counts = await self._delivery_counts(ids)
             self._log.info("bus.resuming_pending", count=len(ids))
             for entry_id in ids:  # one no longer in the stream was trimmed: no fields
-                self._dispatch(entry_id, claimed.get(entry_id), counts.get(entry_id, 1))
+                # XCLAIM counted one more delivery than XPENDING listed.
+                self._dispatch(entry_id, claimed.get(entry_id), delivered[entry_id] + 1)
 
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
