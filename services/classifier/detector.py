@@ -252,7 +252,7 @@ class _Elsewhere:
         if hit.kind == "border":
             self.border_end = hit.end
             before, gap = hit.start, _BEFORE
-            while sentence.places and self.spans and sentence.places[-1][0] == self.spans[-1][0]:
+            while self._last_kept_in(sentence):
                 start, end = self.spans[-1]
                 if not _adjacent(self.folded, end, before, gap):
                     break
@@ -271,15 +271,16 @@ class _Elsewhere:
         ):
             self.neighbour_end = hit.end  # "the border with Iran and Iraq"
             return True
-        if (
-            sentence.places
-            and self.spans
-            and sentence.places[-1][0] == self.spans[-1][0]
-            and _adjacent(self.folded, self.spans[-1][1], hit.start, _LISTED_IN_CLAIM)
+        if self._last_kept_in(sentence) and _adjacent(
+            self.folded, self.spans[-1][1], hit.start, _LISTED_IN_CLAIM
         ):
             sentence.listed.add(hit.start)  # "in northern Iraq and Syria"
         self.spans.append((hit.start, hit.end))
         return False
+
+    def _last_kept_in(self, sentence: Sentence) -> bool:
+        """Whether the last place kept so far is the last place of ``sentence``."""
+        return bool(sentence.places and self.spans) and sentence.places[-1][0] == self.spans[-1][0]
 
 
 def _adjacent(folded: str, end: int, start: int, gap: re.Pattern[str]) -> bool:
