@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server started by the test session on a free port."""
+"""Shared fixtures: a real redis-server started by the test session on a free port, and the
+bundled detector."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from services.classifier.detector import Detector
+from services.classifier.lexicon import load_lexicon
 from services.settings import Settings
 from shared.connection import connect
 from shared.embedded_redis import EmbeddedRedis, free_port
@@ -17,6 +20,12 @@ from tests.receivers import ChatEndpoint, Receiver, served
 from tests.topologies import ClusterDeployment, SentinelDeployment
 
 PASSWORD = "pass word/1"  # a space and a slash: the URLs must quote it
+
+
+@pytest.fixture(scope="session")
+def detector() -> Detector:
+    """The detector with the bundled lexicon, compiled once for the session."""
+    return Detector(load_lexicon())
 
 
 @pytest.fixture(scope="session")

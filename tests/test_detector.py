@@ -18,11 +18,6 @@ from services.runner import DEFAULT_SOURCES
 from shared.vocabulary import DEFAULT_VOCABULARY
 
 
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return Detector(load_lexicon())
-
-
 def test_a_contested_report_names_each_claimant_and_stance(detector: Detector) -> None:
     result = detector.classify(
         "k1",

@@ -6,6 +6,7 @@ each mechanism; the bundled lexicon's own behaviour is measured by `vigil eval` 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -150,22 +151,23 @@ def test_a_negated_involvement_weighs_less(lexicon_dir: Path) -> None:
     assert negated.score < stated.score
 
 
-def test_the_seed_case_gives_each_claim_its_own_theater() -> None:
-    """Issue 12 (3): an assertion and a denial on Karabakh, a threat on Israel."""
-    result = Detector(load_lexicon()).classify(
-        "seed",
-        "Pashinyan: Turkish F-16s and commandos fought in Karabakh",
-        "Armenian Prime Minister Nikol Pashinyan said on Monday that Turkish F-16 fighter jets "
-        "and Turkish commandos had fought alongside Azerbaijani forces in Nagorno-Karabakh.\n\n"
-        "Azerbaijan's defence ministry called the reports of foreign servicemen in the region "
-        '"unfounded".\n\nSpeaking in Rize, President Recep Tayyip Erdoğan said Turkey could '
-        "enter Israel just as it entered Karabakh and Libya.",
-    )
+SEED_CASES = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "seed_case.jsonl").read_text("utf-8").splitlines()
+]
+
+
+@pytest.mark.parametrize("case", SEED_CASES, ids=[c["language"] for c in SEED_CASES])
+def test_the_seed_case_gives_each_claim_its_own_theater(
+    detector: Detector, case: dict[str, str]
+) -> None:
+    """Issue 12 (3), as each language's press writes it: an assertion and a denial on
+    Karabakh, a threat on Israel, and the operations Erdoğan names as done acknowledged."""
+    result = detector.classify("seed", case["title"], case["text"])
     assert result.flagged
     got = {(c.stance, c.theater) for c in result.claims}
     assert {("assertion", "karabakh"), ("denial", "karabakh"), ("threat", "israel-gaza")} <= got
     assert not {(s, t) for s, t in got if s == "threat" and t != "israel-gaza"}
-    # The operations he names as done are acknowledged, by him.
     assert {("acknowledgment", "karabakh"), ("acknowledgment", "libya")} <= got
     assert set(result.theaters) == {"karabakh", "israel-gaza"}
 
