@@ -26,9 +26,12 @@ TINY = {
     "past": ["anniversary"],
     "negation": ["not", "no"],
     "border": ["border", "border with", "bordering"],
-    "threat": ["not hesitate"],
+    "threat": ["not hesitate", "could enter"],
+    "comparison": ["as we entered"],
+    "comparison_after": ["girdiysek"],
     "theaters": {"somalia": ["somalia"], "karabakh": ["azerbaijani", "nakhchivan"],
-                 "cyprus": ["cyprus"], "iraq": ["iraq", "iraqi"], "other": ["iran"]},
+                 "cyprus": ["cyprus"], "iraq": ["iraq", "iraqi"], "other": ["iran"],
+                 "libya": ["libya"], "israel-gaza": ["israel"]},
 }  # fmt: skip
 
 
@@ -176,3 +179,24 @@ def test_a_full_stop_after_an_ordinal_initial_or_title_does_not_end_the_sentence
     text: str, sentences: int
 ) -> None:
     assert len(split(text, 0, len(text), is_title=False)) == sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "compared"),
+    [
+        ("Turkey, as we entered Libya, could enter Israel.", True),
+        ("Turkey could enter Libya girdiysek and then Israel.", True),  # SOV: after the place
+        ("Turkey, as troops left Libya, could enter Israel.", False),
+    ],
+)
+def test_a_place_named_as_done_before_is_acknowledged_not_threatened(
+    detector: Detector, text: str, compared: bool
+) -> None:
+    verdict = detector.classify("a", "Threat", text, "en")
+    claims = {(c.stance, c.theater) for c in verdict.claims}
+    if compared:
+        assert {("threat", "israel-gaza"), ("acknowledgment", "libya")} <= claims
+        assert ("threat", "libya") not in claims
+        assert "libya" in verdict.theaters
+    else:  # the threat points at the place named nearest its cue
+        assert ("threat", "libya") in claims

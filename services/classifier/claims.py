@@ -36,12 +36,13 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
     speakers.update(_carried_speakers(document, sentences, own))
     body_first = sorted(sentences, key=lambda s: (s.is_title, s.start))
     for sentence in body_first:
-        if not _tells(sentence):
-            continue
         lent = speakers.get(sentence.start)
         # A "Speaker: quote" headline is the speaker's, whoever the quote names ("Erdoğan:
         # Athens should know we may come"); in the body a sentence's own speaker comes first.
         claimant = lent if sentence.is_title and lent else own[sentence.start] or lent
+        turkish_says = claimant is not None and claimant.turkish
+        if not (_tells(sentence) or (sentence.compared and turkish_says)):
+            continue  # "'As we entered Karabakh ...', he said": a Turkish speaker's past
         stance = _stance(sentence, claimant)
         name = claimant.name if claimant else UNATTRIBUTED
         targets = _claim_theaters(sentence, stance, sentences, main)
@@ -49,14 +50,16 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
         for theater in targets:
             claim = Claim(claimant=name, stance=stance, theater=theater, evidence=evidence)
             found.setdefault((name, stance, theater), (sentence.start, claim))
+        # "We may enter Israel as we entered Karabakh and Libya": the places a Turkish threat
+        # names besides its targets, and those any speaker compares with, are where Turkey
+        # went before (acknowledged when a Turkish voice says so).
+        named_before = [t for at, t in sentence.places if at in sentence.compared]
         if stance == "threat":
-            # "We may enter Israel as we entered Karabakh and Libya": the places a Turkish
-            # threat names besides its targets are where the speaker says Turkey went before.
-            for before in dict.fromkeys(sentence.theaters):
-                if before not in targets:
-                    past = Claim(claimant=name, stance="acknowledgment", theater=before,
-                                 evidence=evidence)  # fmt: skip
-                    found.setdefault((name, "acknowledgment", before), (sentence.start, past))
+            named_before += sentence.theaters
+        past_stance = "acknowledgment" if stance == "threat" or turkish_says else stance
+        for before in dict.fromkeys(t for t in named_before if t not in targets):
+            past = Claim(claimant=name, stance=past_stance, theater=before, evidence=evidence)
+            found.setdefault((name, past_stance, before), (sentence.start, past))
     claims = [claim for _, claim in sorted(found.values(), key=lambda item: item[0])]
     return _without_generic(claims)
 
@@ -262,15 +265,17 @@ def _claim_theaters(
     A threat points at the place named nearest its cue ("could enter Israel as it entered
     Karabakh" threatens Israel), and at the places listed with it ("in Iraq and Syria").
     """
-    if stance == "threat" and sentence.places and sentence.threat_at >= 0:
-        nearest = min(range(len(sentence.places)),
-                      key=lambda i: abs(sentence.places[i][0] - sentence.threat_at))  # fmt: skip
+    places = [(at, t) for at, t in sentence.places if at not in sentence.compared]
+    if stance == "threat" and sentence.threat_at >= 0:
+        if not places:  # "as we entered Karabakh, we may do the same to them": the article's
+            return [t for t in main if t not in sentence.theaters][:1] or main[:1]
+        nearest = min(range(len(places)), key=lambda i: abs(places[i][0] - sentence.threat_at))
         first = last = nearest
-        while first > 0 and sentence.places[first][0] in sentence.listed:
+        while first > 0 and places[first][0] in sentence.listed:
             first -= 1
-        while last + 1 < len(sentence.places) and sentence.places[last + 1][0] in sentence.listed:
+        while last + 1 < len(places) and places[last + 1][0] in sentence.listed:
             last += 1
-        return list(dict.fromkeys(t for _, t in sentence.places[first : last + 1]))
+        return list(dict.fromkeys(t for _, t in places[first : last + 1]))
     return [_claim_theater(sentence, sentences, main)]
 
 
@@ -316,10 +321,12 @@ def main_theaters(sentences: list[Sentence]) -> list[Theater]:
 
 
 def article_theaters(sentences: list[Sentence], claims: list[Claim]) -> list[Theater]:
-    """The places the article is about, plus where its threats point (Israel in a Karabakh story).
+    """The places the article is about, plus where its threats point (Israel in a Karabakh story)
+    and the operations its speakers name as done before ("as we entered Libya").
 
     Other claims' theaters are not added: a claim about the Syrians sent to Libya names Syria
     in passing, and measured on the tuning corpus adding them costs more than it finds.
     """
     threatened = [c.theater for c in claims if c.stance == "threat"]
-    return list(dict.fromkeys([*main_theaters(sentences), *threatened]))
+    compared = [t for s in sentences for at, t in s.places if at in s.compared]
+    return list(dict.fromkeys([*main_theaters(sentences), *threatened, *compared]))

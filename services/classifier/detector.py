@@ -51,6 +51,8 @@ _COVERED_BY = {
     for kind in set().union(*_COVERS.values())
 }
 _INVOLVEMENT_KINDS = frozenset({"forces", "actors", "mentions", "strong", "weak"})
+# Hits that only say how the places after (or before) them are named.
+_MARKERS = frozenset({"origin_before", "border", "comparison", "comparison_after"})
 _ARMS_TRADE_TITLE_FACTOR = 0.5
 _TITLE_BOOST = 1.25
 _NO_PLACE_FACTOR = 0.45
@@ -240,27 +242,15 @@ class _Elsewhere:
 
     folded: str
     from_end: int = -1
+    compared_end: int = -1
     border_end: int = -1
     neighbour_end: int = -1
     spans: list[tuple[int, int]] = field(default_factory=list)  # the places kept, in order
 
     def read(self, hit: Hit, sentence: Sentence) -> bool:
         """Whether ``hit`` is used up here: a marker, or a place that is elsewhere."""
-        if hit.kind == "origin_before":
-            self.from_end = hit.end
-            return True
-        if hit.kind == "border":
-            self.border_end = hit.end
-            before, gap = hit.start, _BEFORE
-            while self._last_kept_in(sentence):
-                start, end = self.spans[-1]
-                if not _adjacent(self.folded, end, before, gap):
-                    break
-                # "the Iraqi border", "Irak ve Suriye sınırında": neighbours, not theaters
-                sentence.places.pop()
-                self.spans.pop()
-                before, gap = start, _LISTED_WITH
-                self.neighbour_end = hit.end
+        if hit.kind in _MARKERS:
+            self._mark(hit, sentence)
             return True
         if hit.kind != "place":
             return False
@@ -275,8 +265,42 @@ class _Elsewhere:
             self.folded, self.spans[-1][1], hit.start, _LISTED_IN_CLAIM
         ):
             sentence.listed.add(hit.start)  # "in northern Iraq and Syria"
+        follows_compared = sentence.places and sentence.places[-1][0] in sentence.compared
+        if _adjacent(self.folded, self.compared_end, hit.start, _LISTED_WITH) or (
+            follows_compared and hit.start in sentence.listed
+        ):
+            sentence.compared.add(hit.start)  # "as we entered Karabakh (and Libya)"
         self.spans.append((hit.start, hit.end))
         return False
+
+    def _mark(self, hit: Hit, sentence: Sentence) -> None:
+        """Note a marker: "from", a border, a comparison ("as we entered", "nasıl girdiysek")."""
+        if hit.kind == "origin_before":
+            self.from_end = hit.end
+        elif hit.kind == "comparison":
+            self.compared_end = hit.end
+        elif hit.kind == "comparison_after":
+            self._compare_before(hit.start, sentence)
+        else:
+            self.border_end = hit.end
+            before, gap = hit.start, _BEFORE
+            while self._last_kept_in(sentence):
+                start, end = self.spans[-1]
+                if not _adjacent(self.folded, end, before, gap):
+                    break
+                # "the Iraqi border", "Irak ve Suriye sınırında": neighbours, not theaters
+                sentence.places.pop()
+                self.spans.pop()
+                before, gap = start, _LISTED_WITH
+                self.neighbour_end = hit.end
+
+    def _compare_before(self, at: int, sentence: Sentence) -> None:
+        """The places listed right before a comparison: "Karabağ'a ve Libya'ya nasıl girdiysek"."""
+        for start, end in reversed(self.spans):
+            if start < sentence.start or not _adjacent(self.folded, end, at, _LISTED_WITH):
+                return
+            sentence.compared.add(start)
+            at = start
 
     def _last_kept_in(self, sentence: Sentence) -> bool:
         """Whether the last place kept so far is the last place of ``sentence``."""

@@ -97,6 +97,8 @@ class LanguageFile(BaseModel):
     official_act: Patterns = Field(default_factory=list)
     exercise: Patterns = Field(default_factory=list)
     past: Patterns = Field(default_factory=list)
+    comparison: Patterns = Field(default_factory=list)
+    comparison_after: Patterns = Field(default_factory=list)
     theaters: dict[Theater, Patterns] = Field(default_factory=dict)
     claimants: dict[str, Patterns | _NewClaimant] = Field(default_factory=dict)
 
@@ -105,7 +107,7 @@ class LanguageFile(BaseModel):
         "off_topic", "threat", "denial", "speech", "attribution", "complementizer", "abroad",
         "domestic", "turkish_reaction",
         "negation", "negation_after", "hypothetical", "origin_before", "border", "official_act",
-        "origin", "exercise", "past",
+        "origin", "exercise", "past", "comparison", "comparison_after",
     )(check_patterns)  # fmt: skip
 
     @field_validator("theaters")
@@ -210,7 +212,8 @@ class Lexicon:
     other list in one pass, as hit kinds named after the lists: ``mentions``, ``actors``,
     ``forces``, ``strong``, ``weak``, ``arms_trade``, ``off_topic``, ``threat``, ``denial``,
     ``speech``, ``abroad``, ``domestic``, ``origin``, ``reaction``, ``negation``,
-    ``hypothetical``, ``official_act``, ``exercise``, ``past``,
+    ``hypothetical``, ``official_act``, ``exercise``, ``past``, ``comparison``,
+    ``comparison_after``,
     ``place`` (labelled with its theater) and ``claimant`` (labelled with a :class:`Claimant`).
     ``subject_first`` holds the languages whose speaker comes before the verb (SOV);
     ``vocabulary`` the theaters and stances ``core.yaml`` declares.
@@ -234,20 +237,22 @@ class Lexicon:
         # drops the mentions, actors and places that such a phrase holds).
         lists = {
             "domestic": "domestic", "origin": "origin", "reaction": "turkish_reaction",
-            "mentions": "turkey",
-            "actors": "turkish_actors", "forces": "turkish_forces", "arms_trade": "arms_trade",
+            "mentions": "turkey", "actors": "turkish_actors", "forces": "turkish_forces",
+            "arms_trade": "arms_trade",
             "off_topic": "off_topic", "threat": "threat", "denial": "denial", "speech": "speech",
             "attribution": "attribution", "complementizer": "complementizer",
             "abroad": "abroad", "negation": "negation", "negation_after": "negation_after",
             "hypothetical": "hypothetical", "origin_before": "origin_before", "border": "border",
-            "official_act": "official_act", "exercise": "exercise",
-            "past": "past",
+            "official_act": "official_act", "exercise": "exercise", "past": "past",
+            "comparison": "comparison", "comparison_after": "comparison_after",
         }  # fmt: skip
         for kind, field in lists.items():
             kinds[kind] = {p: True for lang in languages for p in getattr(lang, field)}
         for kind in FUNCTION_WORDS:  # short words that mean other things in other languages
             kinds[kind] = _by_language(languages, lists[kind])
-        kinds["strong"] = {p: True for lang in languages for p in lang.military.strong}
+        # "As we entered Karabakh" tells of an operation (strong) and names it as done before.
+        kinds["strong"] = kinds["comparison"] | kinds["comparison_after"]
+        kinds["strong"].update({p: True for lang in languages for p in lang.military.strong})
         kinds["weak"] = {p: True for lang in languages for p in lang.military.weak}
         kinds["place"] = {
             p: theater

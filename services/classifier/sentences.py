@@ -70,6 +70,7 @@ class Sentence:
     negated: int = 0  # involvement cues right after a negation ("will not send troops")
     places: list[tuple[int, Theater]] = field(default_factory=list)  # where each place stands
     listed: set[int] = field(default_factory=set)  # places listed with the one before ("X and Y")
+    compared: set[int] = field(default_factory=set)  # places named as done before ("as we entered")
     threat_at: int = -1  # where the first threat cue stands
     cue_start: int = -1  # where the last forces or strong military cue stands
     cue_end: int = -1
