@@ -238,7 +238,8 @@ def _may_tell(hits: list[Hit], sentences: list[Sentence]) -> bool:
 @dataclass
 class _Elsewhere:
     """Places named as somewhere else than the involvement: an origin ("fighters from Syria") or
-    a neighbour across a border ("on the border with Iran and Iraq", "the Iraqi border")."""
+    a neighbour across a border ("on the border with Iran and Iraq", "the Iraqi border"); and
+    places named as an earlier operation ("as we entered Karabakh"), marked in ``compared``."""
 
     folded: str
     from_end: int = -1
