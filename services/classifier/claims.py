@@ -53,9 +53,7 @@ def find_claims(document: str, sentences: list[Sentence], *, subject_first: bool
         # "We may enter Israel as we entered Karabakh and Libya": the places a Turkish threat
         # names besides its targets, and those any speaker compares with, are where Turkey
         # went before (acknowledged when a Turkish voice says so).
-        named_before = [t for at, t in sentence.places if at in sentence.compared]
-        if stance == "threat":
-            named_before += sentence.theaters
+        named_before = sentence.theaters if stance == "threat" else sentence.compared_theaters
         past_stance = "acknowledgment" if stance == "threat" or turkish_says else stance
         for before in dict.fromkeys(t for t in named_before if t not in targets):
             past = Claim(claimant=name, stance=past_stance, theater=before, evidence=evidence)
@@ -328,5 +326,5 @@ def article_theaters(sentences: list[Sentence], claims: list[Claim]) -> list[The
     in passing, and measured on the tuning corpus adding them costs more than it finds.
     """
     threatened = [c.theater for c in claims if c.stance == "threat"]
-    compared = [t for s in sentences for at, t in s.places if at in s.compared]
+    compared = [t for s in sentences for t in s.compared_theaters]
     return list(dict.fromkeys([*main_theaters(sentences), *threatened, *compared]))

@@ -85,6 +85,11 @@ class Sentence:
         """The theaters of the places this sentence names, in order."""
         return [theater for _, theater in self.places]
 
+    @property
+    def compared_theaters(self) -> list[Theater]:
+        """The theaters of the places this sentence names as done before ("as we entered")."""
+        return [theater for at, theater in self.places if at in self.compared]
+
 
 def split(document: str, start: int, end: int, *, is_title: bool) -> list[Sentence]:
     """The sentences of ``document[start:end]`` (a title can hold several: "X; Y denies")."""
