@@ -11,7 +11,8 @@ import pytest
 from services.classifier.detector import Detector
 from services.classifier.evaluate import evaluate, load_labels
 from services.classifier.lexicon import DEFAULT_LEXICON, LexiconError, load_lexicon
-from services.classifier.patterns import Scanner, fold, trie_regex
+from services.classifier.patterns import fold, trie_regex
+from services.classifier.scanner import Scanner
 from services.classifier.screen import Screen
 from services.poller.text import html_to_text
 from services.runner import DEFAULT_SOURCES
@@ -151,6 +152,59 @@ def test_the_scanner_finds_nested_and_overlapping_phrases_with_their_labels() ->
         ("northern iraq", "place", "north"),
         ("erbil", "place", "krg"),
     ]
+
+
+def _starts_of_every_phrase(scanner: Scanner, text: str) -> list[int]:
+    """Every position where a phrase of the scanner starts, trying its tries everywhere."""
+    tries = [scanner.by_first.get(char) for char in text]
+    return [at for at, trie in enumerate(tries) if trie and trie.match(text, at)]
+
+
+HEADS_PATTERNS = [
+    "a la frontiere", "in", "the ministry", "f 16*", "f-35", "defen?e ministry", "mit'",
+    "u.s. troops", "turkish troops", "τουρκ* στρατιωτων", "القوات التركية", "تركيا", "من",
+    "טורקיה", "erdogan*",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In the ministry, à la frontière; a  la frontiere (in) and A-la-frontière",
+        "F-16s, f16 and F 16; the F35, f-35; defence and defense ministry; MİT'in; mit'",
+        "U.S. troops and u.s.troops; Turkish-troops, turkishtroops; Erdoğan'ın; erdoganist",
+        "τουρκων στρατιωτων και Τουρκικών στρατιωτών",
+        "والقوات التركية وبالقوات  التركيه في تـركيا ومن تُركيا، مِن سوريا",
+        "לטורקיה ומטורקיה; טורקיה",
+    ],
+)
+def test_the_scanner_tries_its_phrases_wherever_one_starts(text: str) -> None:
+    """The Aho-Corasick pass that picks where to try the regex misses no phrase: not after
+    proclitics, a stretched Arabic letter, a hyphen, two spaces, or at either end."""
+    scanner = Scanner.build({"weak": dict.fromkeys(HEADS_PATTERNS, True)})
+    folded = fold(text)
+    starts = scanner.heads.starts(folded)
+    assert starts == sorted(set(starts))
+    everywhere = _starts_of_every_phrase(scanner, folded)
+    assert everywhere
+    assert set(everywhere) <= set(starts)
+    assert len(starts) < len(folded) / 4  # and it skips most positions
+
+
+def test_the_scanner_misses_no_phrase_of_the_lexicon_in_any_language(detector: Detector) -> None:
+    scanner = detector.lexicon.scanner
+    corpus = Path(DEFAULT_LEXICON).parent / "corpus"
+    checked = set()
+    for file in sorted(corpus.glob("*tune.jsonl")):
+        for item in load_labels(file, DEFAULT_VOCABULARY):
+            if item.language in checked:
+                continue
+            checked.add(item.language)
+            folded = fold(f"{item.title}\n{item.text}")
+            assert set(_starts_of_every_phrase(scanner, folded)) <= set(
+                scanner.heads.starts(folded)
+            )
+    assert len(checked) >= 25
 
 
 def test_a_bad_lexicon_fails_with_the_location_of_the_problem(tmp_path: Path) -> None:

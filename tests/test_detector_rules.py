@@ -10,7 +10,7 @@ import pytest
 
 from services.classifier.detector import Detector
 from services.classifier.lexicon import CORE_FILE, DEFAULT_LEXICON, CoreFile, LanguageFile, Lexicon
-from services.classifier.patterns import Scanner
+from services.classifier.scanner import Scanner
 from services.classifier.sentences import split
 from shared.yamlfile import read_yaml
 

@@ -21,7 +21,8 @@ from typing import cast
 
 from services.classifier.claims import article_theaters, find_claims, lend_headline_voice
 from services.classifier.lexicon import FUNCTION_WORDS, Lexicon
-from services.classifier.patterns import ARABIC_SCRIPT, HEBREW_SCRIPT, Hit, fold
+from services.classifier.patterns import ARABIC_SCRIPT, HEBREW_SCRIPT, fold
+from services.classifier.scanner import Hit
 from services.classifier.sentences import (
     WEIGHT_MENTION_STRONG,
     Sentence,

@@ -18,12 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from services.classifier.patterns import (
-    Patterns,
-    Scanner,
-    check_patterns,
-    trie_regex,
-)
+from services.classifier.patterns import Patterns, check_patterns, trie_regex
+from services.classifier.scanner import Scanner
 from services.classifier.screen import Screen
 from services.classifier.theaters import TheaterFile, read_theater_files
 from shared.models import Stance, Theater

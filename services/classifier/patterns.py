@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Generic, TypeVar, cast
@@ -27,7 +27,6 @@ _PATTERN_SHAPE = re.compile(r"^(?:[\w'\".&-]+\??[\w'\".&-]*\*?)(?: [\w'\".&-]+\?
 T = TypeVar("T")
 _END = ""  # trie key of a pattern's end that needs a word boundary
 _OPEN_END = "\x00"  # trie key of a pattern's end after a trailing *
-_FIRST_WORD = re.compile(r"\w+|.", re.DOTALL)
 _FRAGMENT = {" ": r"[\s-]+", "-": r"[\s-]*", "?": r"\w?", "*": r"\w*"}
 
 
@@ -39,7 +38,7 @@ _ARABIC_VARIANTS = {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", 
 # with them in front ("القوات" in "والقوات", "טורקיה" in "לטורקיה").
 ARABIC_SCRIPT = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
 HEBREW_SCRIPT = "\u0590-\u05ff"
-_TATWEEL = "\u0640"  # the Arabic stretching stroke (كـبير); harakat are folded onto it
+TATWEEL = "\u0640"  # the Arabic stretching stroke (كـبير); harakat are folded onto it
 _ARABIC_LETTER = re.compile(f"[{ARABIC_SCRIPT}]")
 _ARABIC_WORD = re.compile(f"(?<= )(?=[{ARABIC_SCRIPT}])")
 _HEBREW_WORD = re.compile(f"(?<= )(?=[{HEBREW_SCRIPT}])")
@@ -98,7 +97,7 @@ def _fold_table() -> dict[int, str]:
     table.update({ord(c): "-" for c in "‐‑‒–—"})
     table.update({ord(k): v for k, v in _ARABIC_VARIANTS.items()})
     # Arabic short vowels and the shadda ("حذّر") become the tatweel, which patterns skip.
-    table.update(dict.fromkeys((*range(0x064B, 0x0660), 0x0670), _TATWEEL))
+    table.update(dict.fromkeys((*range(0x064B, 0x0660), 0x0670), TATWEEL))
     # Persian writes the zero-width non-joiner inside words ("قره‌باغ"): a space in patterns.
     # Hebrew geresh and gershayim are its apostrophe and quote (צה״ל, כטב"ם).
     table.update({0x200C: " ", ord("׳"): "'", ord("״"): '"'})
@@ -112,7 +111,7 @@ def fold(text: str) -> str:
 
 def unstretched(folded: str) -> str:
     """Folded text without the tatweel (and the harakat folded onto it): for substring tests."""
-    return folded.replace(_TATWEEL, "") if _TATWEEL in folded else folded
+    return folded.replace(TATWEEL, "") if TATWEEL in folded else folded
 
 
 def check_patterns(value: Patterns) -> Patterns:
@@ -165,7 +164,7 @@ def _emit(node: _Node, *, root: bool = False) -> str:
             # The word-boundary check sits after the first letter, so every branch of the
             # root starts with a literal and the regex engine can skip ahead quickly.
             boundary = _start_boundary(key) if root else ""
-            stretch = f"{_TATWEEL}*" if _ARABIC_LETTER.match(key) else ""  # "حذـر", "كـبير"
+            stretch = f"{TATWEEL}*" if _ARABIC_LETTER.match(key) else ""  # "حذـر", "كـبير"
             branches.append(fragment + boundary + stretch + _emit(child))
     if len(branches) == 1:
         return branches[0]
@@ -270,70 +269,3 @@ class LabeledMatcher(Generic[T]):
             if label in found and _one_pattern(pattern).fullmatch(phrase)
         ]
         return max(fitting, key=lambda fit: len(normalise(fit[0])))[1]
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One phrase found by a :class:`Scanner`: where, from which list, with which label."""
-
-    start: int
-    end: int
-    kind: str
-    label: object = None
-
-
-@dataclass(frozen=True)
-class Scanner:
-    """Every list of the lexicon in one pass over the text.
-
-    One trie regex over all patterns finds the candidate phrases; each distinct phrase is then
-    broken down, once and cached, into what every list finds inside it ("turkish troops" is a
-    Turkish force *and* a military word). Scanning a document costs about as much as scanning
-    it for a single list.
-    """
-
-    regex: re.Pattern[str]
-    kinds: tuple[tuple[str, LabeledMatcher[object]], ...]
-    _cache: dict[str, tuple[Hit, ...]] = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def build(cls, kinds: Mapping[str, Mapping[str, object]]) -> Scanner:
-        """From ``{kind: {pattern: label}}``."""
-        every = [pattern for labels in kinds.values() for pattern in labels]
-        matchers = tuple((kind, LabeledMatcher.build(labels)) for kind, labels in kinds.items())
-        return cls(trie_regex(every), matchers)
-
-    def scan(self, text: str) -> Iterator[Hit]:
-        """Every hit of every list, by start position.
-
-        After a phrase, the search resumes at its second word, so phrases that overlap
-        ("could intervene" and "intervene militarily") or nest in another list's phrase
-        ("turkish troops", "troops") are all found; a phrase nested in one of its own list
-        ("iraq" in "northern iraq") is not counted again.
-        """
-        search = self.regex.search
-        position = 0
-        covered: dict[str, int] = {}  # per list, where its last phrase ended
-        while match := search(text, position):
-            start = match.start()
-            for hit in self._starting(match.group()):
-                end = start + hit.end
-                if end > covered.get(hit.kind, -1):  # "iraq" inside "northern iraq" is not new
-                    covered[hit.kind] = end
-                    yield Hit(start + hit.start, end, hit.kind, hit.label)
-            position = _FIRST_WORD.match(text, start).end()  # type: ignore[union-attr]
-
-    def _starting(self, phrase: str) -> tuple[Hit, ...]:
-        """What each list finds at the start of ``phrase`` (cached per phrase)."""
-        hits = self._cache.get(phrase)
-        if hits is None:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            found = []
-            for kind, matcher in self.kinds:
-                match = matcher.regex.match(phrase)
-                label = matcher.label(match.group()) if match else None
-                if match and label is not None:
-                    found.append(Hit(0, match.end(), kind, label))
-            hits = self._cache[phrase] = tuple(found)
-        return hits

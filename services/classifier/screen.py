@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import ahocorasick
+import ahocorasick_rs
 
 from services.classifier.patterns import fold, unstretched
 
@@ -18,14 +18,14 @@ class Screen:
     (the first letters of one literal run of each pattern) of which any match contains one.
 
     Text that holds none of them cannot match any of the patterns, and one Aho-Corasick pass
-    (pyahocorasick) finds that out many times faster than the regular expression engine
+    (ahocorasick_rs) finds that out many times faster than the regular expression engine
     stepping through the trie's word-start assertions: the common case, an article that never
     mentions Turkey. Of a pattern's runs the one whose first letters most patterns share is
     taken ("turc" of "italo turc*", not "ital"), which keeps the substrings few and specific.
     """
 
     cores: tuple[str, ...]
-    _automaton: ahocorasick.Automaton = field(repr=False, compare=False)
+    _automaton: ahocorasick_rs.AhoCorasick | None = field(repr=False, compare=False)
 
     @classmethod
     def build(cls, patterns: Iterable[str]) -> Screen:
@@ -34,18 +34,14 @@ class Screen:
         ]
         shared = Counter(core for cores in runs for core in set(cores))
         cores = tuple(sorted({max(cores, key=lambda c: (shared[c], len(c))) for cores in runs}))
-        automaton = ahocorasick.Automaton()
-        for core in cores:
-            automaton.add_word(core, core)
-        automaton.make_automaton()
-        return cls(cores, automaton)
+        return cls(cores, ahocorasick_rs.AhoCorasick(list(cores)) if cores else None)
 
     def passes(self, folded: str) -> bool:
         """Whether ``folded`` text holds any of the substrings (may hold a match).
 
         Read without the tatweel, which the patterns skip inside Arabic words ("تـركيا")."""
-        text = unstretched(folded)
-        return bool(self.cores) and next(self._automaton.iter(text), None) is not None
+        found = self._automaton and self._automaton.find_matches_as_indexes(unstretched(folded))
+        return bool(found)
 
 
 _SCREEN_CHARS = 4

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from services.classifier.lexicon import Claimant
-from services.classifier.patterns import Hit
+from services.classifier.scanner import Hit
 from shared.models import Theater
 
 # Sentence ends in every script the lexicon reads: Arabic ؟ and ۔, Armenian ։ (its full stop);
