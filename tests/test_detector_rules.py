@@ -25,6 +25,7 @@ TINY = {
     "exercise": ["drills"],
     "past": ["anniversary"],
     "negation": ["not", "no"],
+    "negation_after": ["nay"],
     "border": ["border", "border with", "bordering"],
     "threat": ["not hesitate", "could enter"],
     "comparison": ["as we entered"],
@@ -85,6 +86,19 @@ def test_a_headline_whose_military_words_are_all_negated_frames_the_article(
     refuses = score(detector, "Turkey will not send troops", body)
     assert sends >= 0.5
     assert refuses < 0.5
+
+
+def test_a_negation_written_after_its_verb_negates_only_a_cue_before_it(
+    detector: Detector,
+) -> None:
+    """Suffix negation ("göndermeyecek") follows its verb: one that opens the headline, before
+    any military word, negates nothing (it once halved such headlines)."""
+    body = "Ankara has a base in Somalia."
+    negated = score(detector, "Ankara deployed nay, Somalia", body)
+    before = score(detector, "Nay, Ankara deployed in Somalia", body)
+    plain = score(detector, "Yes, Ankara deployed in Somalia", body)
+    assert negated < plain
+    assert before == pytest.approx(plain)
 
 
 def test_a_negator_inside_a_threat_negates_nothing(detector: Detector) -> None:

@@ -161,7 +161,7 @@ class Detector:
                 continue
             if hit.kind == "negation_after":
                 # Suffix negation follows its verb: "asker göndermeyecek", "نانێرێت".
-                if sentence.cue_start < hit.start <= sentence.cue_end + _NEGATION_REACH:
+                if 0 <= sentence.cue_start < hit.start <= sentence.cue_end + _NEGATION_REACH:
                     sentence.negated += 1
                 continue
             negated = sentence.start < negation_end <= hit.start <= negation_end + _NEGATION_REACH
