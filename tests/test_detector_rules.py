@@ -123,6 +123,20 @@ def test_a_threat_points_at_every_place_listed_with_its_target(
     assert {c.theater for c in claims if c.stance != "threat"} == {"somalia", "iraq"} - threatened
 
 
+@pytest.mark.parametrize(
+    ("places", "claimed"),
+    [("Somalia and Iraq", {"somalia", "iraq"}), ("Somalia and in Iraq", {"somalia", "iraq"}),
+     ("Somalia, as in Iraq", {"somalia"})],
+)  # fmt: skip
+def test_a_claim_covers_every_place_listed_with_its_own(
+    detector: Detector, places: str, claimed: set[str]
+) -> None:
+    text = f"Turkish troops were deployed in {places}. Quiet week."
+    result = detector.classify("a", "Ankara", text)
+    assert result.flagged
+    assert {c.theater for c in result.claims} == claimed
+
+
 def test_the_place_abroad_must_be_where_the_involvement_is_told(detector: Detector) -> None:
     there = score(detector, "Alert", "Turkish troops were deployed in Somalia. Quiet week.")
     elsewhere = score(detector, "Alert", "Turkish troops were deployed. Somalia held elections.")

@@ -2,7 +2,8 @@
 
 A sentence that tells of involvement, denies it or threatens it becomes a claim of its speaker
 (named in it, in a "Speaker:" headline, or carried over from the previous sentence); the
-speaker's side gives the stance, the places named nearest give the theater.
+speaker's side gives the stance, the places named nearest (and those listed with them) give
+the theaters.
 """
 
 from __future__ import annotations
@@ -258,23 +259,32 @@ def _stance(sentence: Sentence, claimant: Claimant | None) -> Stance:
 def _claim_theaters(
     sentence: Sentence, stance: Stance, sentences: list[Sentence], main: list[Theater]
 ) -> list[Theater]:
-    """Where one claim places Turkey's involvement: one theater, or a threat's listed targets.
+    """Where one claim places Turkey's involvement: a theater and the places listed with it.
 
     A threat points at the place named nearest its cue ("could enter Israel as it entered
-    Karabakh" threatens Israel), and at the places listed with it ("in Iraq and Syria").
+    Karabakh" threatens Israel); any claim also covers the places listed with its own ("in
+    northern Iraq and Syria": both).
     """
     places = [(at, t) for at, t in sentence.places if at not in sentence.compared]
     if stance == "threat" and sentence.threat_at >= 0:
         if not places:  # "as we entered Karabakh, we may do the same to them": the article's
             return [t for t in main if t not in sentence.theaters][:1] or main[:1]
         nearest = min(range(len(places)), key=lambda i: abs(places[i][0] - sentence.threat_at))
-        first = last = nearest
-        while first > 0 and places[first][0] in sentence.listed:
-            first -= 1
-        while last + 1 < len(places) and places[last + 1][0] in sentence.listed:
-            last += 1
-        return list(dict.fromkeys(t for _, t in places[first : last + 1]))
-    return [_claim_theater(sentence, sentences, main)]
+        return _listed_with(places, nearest, sentence)
+    chosen = _claim_theater(sentence, sentences, main)
+    at = next((i for i, (_, theater) in enumerate(places) if theater == chosen), None)
+    listed = _listed_with(places, at, sentence) if at is not None else []
+    return list(dict.fromkeys([chosen, *listed]))
+
+
+def _listed_with(places: list[tuple[int, Theater]], at: int, sentence: Sentence) -> list[Theater]:
+    """The theaters of the places listed together with ``places[at]`` ("Iraq and Syria")."""
+    first = last = at
+    while first > 0 and places[first][0] in sentence.listed:
+        first -= 1
+    while last + 1 < len(places) and places[last + 1][0] in sentence.listed:
+        last += 1
+    return list(dict.fromkeys(t for _, t in places[first : last + 1]))
 
 
 def _claim_theater(sentence: Sentence, sentences: list[Sentence], main: list[Theater]) -> Theater:
