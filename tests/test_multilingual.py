@@ -224,6 +224,24 @@ def test_according_to_names_the_speaker_after_it(lexicon_dir: Path) -> None:
     assert [c.claimant for c in result.claims] == ["Armenian government"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "أرسلت تركيا الجنود والطائرات المسيرة إلى طرابلس، قال المتحدث باسم الجيش الوطني الليبي.",
+        "«أرسلت تركيا مئات الجنود والطائرات المسيرة إلى ليبيا»، قال المسماري للصحفيين.",
+        "ترکیه صدها سرباز و پهپاد به لیبی فرستاده است، گفت سخنگوی ارتش ملی لیبی.",
+    ],
+)
+def test_a_speaker_after_the_arabic_comma_is_the_one_who_speaks(
+    detector: Detector, text: str
+) -> None:
+    """ "…، قال X": the Arabic comma before the verb puts its speaker after it, as "…, said X"."""
+    result = detector.classify("ar3", "ليبيا", text)
+    assert [(c.claimant, c.stance) for c in result.claims] == [
+        ("Libyan National Army", "assertion")
+    ]
+
+
 def test_other_places_win_only_when_they_dominate(lexicon_dir: Path) -> None:
     (lexicon_dir / "en.yaml").write_text(
         "language: en\nturkey: [turkish]\nturkish_forces: [turkish troops]\n"

@@ -16,7 +16,8 @@ from services.classifier.lexicon import Claimant
 from services.classifier.sentences import Sentence, quote
 from shared.models import Claim, Stance, Theater
 
-_INVERSION = re.compile(r"[,\"'”»—–]\s*$")  # "..., said X": the speaker follows the verb
+# "..., said X", "...، قال X": the speaker follows the verb (a comma, the Arabic one included).
+_INVERSION = re.compile(r"[,،\"'”»—–]\s*$")
 _SUBJECT_MARK = re.compile(r"\S{0,12},")  # "Bakanlık, ...", "MSB'nin, ..." (a suffix, then a comma)
 _AFTER_VERB_CHARS = 30  # "..., said Turkey's defence ministry": the claimant follows closely
 UNATTRIBUTED = "news report"
