@@ -2,7 +2,7 @@
 
 Made by :meth:`shared.bus.StreamBus.consumer`. It creates the group, reads its own pending
 entries first, runs up to ``concurrency`` handlers at once, acknowledges after the handler's
-effect, reclaims idle entries of dead consumers with ``XAUTOCLAIM``, counts deliveries,
+effect, reclaims idle entries of dead consumers (XPENDING, then XCLAIM), counts deliveries,
 dead-letters what can never succeed, recovers from ``NOGROUP`` and drains on shutdown.
 """
 
@@ -125,22 +125,13 @@ class Consumer(Generic[M]):
         """Finish the entries this consumer had taken but not acknowledged: after a restart,
         and after a failover (what it acknowledged on the old master is pending again on the
         new one). Entries in flight here are left to their task: only the others are claimed,
-        since each read counts a delivery (toward ``max_deliveries``)."""
+        since each claim counts a delivery (toward ``max_deliveries``)."""
         # Listed as a consumer at once: a blocked read that finds nothing does not list it.
         await self.redis.xgroup_createconsumer(self.stream, self.group, self.name)
-        start = "-"
-        while not stop.is_set():
+        start: str | None = "-"
+        while start is not None and not stop.is_set():
             await self._pool.wait_for_slot()
-            rows = await self.redis.xpending_range(
-                self.stream, self.group, min=start, max="+",
-                count=self._pool.free + len(self._pool), consumername=self.name,
-            )  # fmt: skip
-            if not rows:
-                return
-            busy = self._pool.keys()
-            delivered = {str(row["message_id"]): int(row["times_delivered"]) for row in rows}
-            ids = [i for i in delivered if i not in busy][: self._pool.free]
-            start = "(" + (ids[-1] if ids else [*delivered][-1])
+            delivered, ids, start = await self._pending_page(start, consumername=self.name)
             if not ids:
                 continue
             claim = await self.redis.xclaim(self.stream, self.group, self.name, 0, [*ids])
@@ -149,6 +140,23 @@ class Consumer(Generic[M]):
             for entry_id in ids:  # one no longer in the stream was trimmed: no fields
                 # XCLAIM counted one more delivery than XPENDING listed.
                 self._dispatch(entry_id, claimed.get(entry_id), delivered[entry_id] + 1)
+
+    async def _pending_page(
+        self, start: str, **which: Any
+    ) -> tuple[dict[str, int], list[str], str | None]:
+        """One page of the group's pending entries from ``start`` (XPENDING, which counts no
+        delivery; ``which``: its consumer or idle filter): their deliveries so far, those not
+        in flight here (at most as many as the pool has free slots), and where the next page
+        starts (None after the last)."""
+        rows = await self.redis.xpending_range(
+            self.stream, self.group, min=start, max="+",
+            count=self._pool.free + len(self._pool), **which,
+        )  # fmt: skip
+        delivered = {str(row["message_id"]): int(row["times_delivered"]) for row in rows}
+        busy = self._pool.keys()
+        ids = [i for i in delivered if i not in busy][: self._pool.free]
+        last = ids[-1] if ids else next(reversed(delivered), None)
+        return delivered, ids, None if last is None else f"({last}"
 
     async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -169,32 +177,37 @@ class Consumer(Generic[M]):
                 self._dispatch(entry_id, fields, 1)
 
     async def _reclaim_idle(self) -> None:
-        """Take over entries idle past ``claim_idle_ms``: their consumer died or failed."""
+        """Take over entries idle past ``claim_idle_ms``: their consumer died or failed.
+
+        Listed first, so that an entry still in flight here (a handler slower than
+        ``claim_idle_ms``) is left to its task without a delivery counted against it."""
         now = time.monotonic()
         if now < self._next_reclaim:
             return
         self._next_reclaim = now + self.settings.claim_interval_seconds
-        cursor = "0-0"
-        while self._pool.free > 0:
-            response = await self.redis.xautoclaim(
-                self.stream,
-                self.group,
-                self.name,
-                min_idle_time=self.settings.claim_idle_ms,
-                start_id=cursor,
-                count=self._pool.free,
-            )
-            cursor = str(response[0])
-            busy = self._pool.keys()
-            claimed = [(i, f) for i, f in response[1] if i not in busy]
+        idle = self.settings.claim_idle_ms
+        start: str | None = "-"
+        while start is not None and self._pool.free > 0:
+            delivered, ids, start = await self._pending_page(start, idle=idle)
+            if not ids:
+                continue
+            # Claimed only if still idle: another consumer may have taken one meanwhile.
+            claim = await self.redis.xclaim(self.stream, self.group, self.name, idle, [*ids])
+            # Redis 6.2 answers a trimmed entry as an empty one (no id): the ids asked for only.
+            claimed = [(i, f) for i, f in _entries([(self.stream, claim)]) if i in delivered]
+            claimed += [(i, None) for i in await self._trimmed(ids, claimed)]
             if claimed:
                 metrics.BUS_RECLAIMED.labels(self.stream, self.group).inc(len(claimed))
-                counts = await self._delivery_counts([i for i, _ in claimed])
                 self._log.info("bus.reclaimed", count=len(claimed))
-                for entry_id, fields in claimed:
-                    self._dispatch(entry_id, fields, counts.get(entry_id, 2))
-            if cursor in ("0-0", "0"):
-                return
+                for entry_id, fields in claimed:  # XCLAIM counted one more delivery
+                    self._dispatch(entry_id, fields, delivered[entry_id] + 1)
+
+    async def _trimmed(self, ids: Sequence[str], claimed: list[tuple[str, Fields]]) -> list[str]:
+        """Those of ``ids`` that XCLAIM did not return because they left the stream (Redis
+        before 7.0 keeps them pending), not because another consumer took them meanwhile."""
+        returned = {entry_id for entry_id, _ in claimed}
+        missing = [i for i in ids if i not in returned]
+        return [i for i in missing if not await self.redis.xrange(self.stream, i, i)]
 
     async def _sweep_consumers(self) -> None:
         """Now and then, remove consumers of gone replicas (see ``remove_idle_consumers``)."""
@@ -208,17 +221,6 @@ class Consumer(Generic[M]):
             idle_seconds=self.settings.consumer_idle_seconds,
             keep=self.name,
         )
-
-    async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
-        rows = await self.redis.xpending_range(
-            self.stream,
-            self.group,
-            min=min(entry_ids, key=_id_key),
-            max=max(entry_ids, key=_id_key),
-            count=len(entry_ids) + len(self._pool) + 1,
-            consumername=self.name,
-        )
-        return {str(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
     def _dispatch(self, entry_id: str, fields: Fields, deliveries: int) -> None:
         self._pool.spawn(entry_id, self._process(entry_id, fields, deliveries))
@@ -338,11 +340,6 @@ class Consumer(Generic[M]):
         released = await self._pool.drain(self.settings.shutdown_grace_seconds)
         if released:
             self._log.warning("bus.released_pending", count=len(released))
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    millis, _, seq = entry_id.partition("-")
-    return int(millis), int(seq or 0)
 
 
 def _entries(response: Any) -> list[tuple[str, Fields]]:

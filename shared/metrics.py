@@ -60,7 +60,7 @@ BUS_HANDLE_SECONDS = Histogram(
 )
 BUS_RECLAIMED = Counter(
     "vigil_bus_reclaimed_total",
-    "Idle entries of other consumers reclaimed with XAUTOCLAIM.",
+    "Idle entries of other consumers reclaimed (XCLAIM once idle past claim_idle_ms).",
     ["stream", "group"],
 )
 BUS_PUBLISHED = Counter("vigil_bus_published_total", "Entries written to a stream.", ["stream"])

@@ -116,6 +116,64 @@ async def test_killed_consumer_entry_is_reclaimed_by_another(redis: Redis, strea
     assert await pending_count(redis, stream) == 0
 
 
+async def test_a_handler_slower_than_the_claim_idle_time_is_not_counted_again(
+    redis: Redis, stream: str
+) -> None:
+    """The consumer's reclaim passes leave an entry in flight in the same consumer alone:
+    however long its handler takes, no delivery is counted against it (each pass once
+    counted one, toward ``max_deliveries``, and reset its idle time)."""
+    release = asyncio.Event()
+    calls: list[int] = []
+
+    async def slow(message: Article, delivery: Receipt) -> None:
+        calls.append(delivery.deliveries)
+        await release.wait()
+
+    async def pending() -> dict[str, int]:
+        [row] = await redis.xpending_range(stream, "g", min="-", max="+", count=1)
+        return {"idle": int(row["time_since_delivered"]), "deliveries": int(row["times_delivered"])}
+
+    await StreamBus(redis, FAST).publish(stream, article(1))
+    async with running(make_consumer(redis, stream, slow)):
+        await wait_for(lambda: calls, message="the entry taken")
+        # Idle for three claim idle times: a reclaim pass every 50 ms saw it idle past 200 ms.
+        await wait_for(
+            lambda: _idle_past(pending, 3 * FAST.claim_idle_ms), message="the entry left idle"
+        )
+        assert (await pending())["deliveries"] == 1
+        release.set()
+        await wait_for(lambda: group_done(redis, stream), message="the entry acked")
+    assert calls == [1]
+
+
+async def _idle_past(pending: Callable[[], Awaitable[dict[str, int]]], idle_ms: int) -> bool:
+    return (await pending())["idle"] >= idle_ms
+
+
+async def test_an_entry_trimmed_while_its_consumer_was_dead_is_counted_and_let_go(
+    redis: Redis, stream: str
+) -> None:
+    """Trimmed from the stream while pending under a dead consumer: nothing is left to
+    handle; the survivor's reclaim pass acknowledges it with a log line and a metric."""
+    handled: list[str] = []
+
+    async def handle(message: Article, delivery: Receipt) -> None:
+        handled.append(message.id)
+
+    entry_id = await StreamBus(redis, FAST).publish(stream, article(1))
+    await redis.xgroup_create(stream, "g", id="0")
+    await redis.xreadgroup("g", "doomed", {stream: ">"})  # taken, then its consumer died
+    await redis.xdel(stream, entry_id)  # trimmed meanwhile
+    labels = {"stream": stream, "group": "g", "outcome": "trimmed"}
+    async with running(make_consumer(redis, stream, handle, name="survivor")):
+        await wait_for(
+            lambda: REGISTRY.get_sample_value("vigil_bus_messages_total", labels),
+            message="the trimmed entry counted",
+        )
+        await wait_for(lambda: group_done(redis, stream), message="nothing left pending")
+    assert handled == []
+
+
 async def test_poison_entry_is_dead_lettered_after_max_deliveries(
     redis: Redis, stream: str
 ) -> None:
