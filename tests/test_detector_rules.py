@@ -109,11 +109,14 @@ def test_a_negator_inside_a_threat_negates_nothing(detector: Detector) -> None:
     assert not negated.flagged
 
 
-@pytest.mark.parametrize(
-    ("places", "threatened"),
-    [("Somalia and Iraq", {"somalia", "iraq"}), ("Somalia and in Iraq", {"somalia", "iraq"}),
-     ("Somalia, as in Iraq", {"somalia"})],
-)  # fmt: skip
+# Places listed together (both count) or compared ("as in": only the first).
+LISTED_PLACES = [
+    ("Somalia and Iraq", {"somalia", "iraq"}), ("Somalia and in Iraq", {"somalia", "iraq"}),
+    ("Somalia, as in Iraq", {"somalia"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("places", "threatened"), LISTED_PLACES)
 def test_a_threat_points_at_every_place_listed_with_its_target(
     detector: Detector, places: str, threatened: set[str]
 ) -> None:
@@ -123,11 +126,7 @@ def test_a_threat_points_at_every_place_listed_with_its_target(
     assert {c.theater for c in claims if c.stance != "threat"} == {"somalia", "iraq"} - threatened
 
 
-@pytest.mark.parametrize(
-    ("places", "claimed"),
-    [("Somalia and Iraq", {"somalia", "iraq"}), ("Somalia and in Iraq", {"somalia", "iraq"}),
-     ("Somalia, as in Iraq", {"somalia"})],
-)  # fmt: skip
+@pytest.mark.parametrize(("places", "claimed"), LISTED_PLACES)
 def test_a_claim_covers_every_place_listed_with_its_own(
     detector: Detector, places: str, claimed: set[str]
 ) -> None:

@@ -65,7 +65,8 @@ class Scanner:
                 by_first.setdefault(normalise(pattern)[:1], []).append(pattern)
         matchers = tuple((kind, LabeledMatcher.build(labels)) for kind, labels in kinds.items())
         tries = {first: trie_regex(patterns) for first, patterns in by_first.items()}
-        return cls(Heads.build(p for ps in by_first.values() for p in ps), tries, matchers)
+        every = (pattern for labels in kinds.values() for pattern in labels)
+        return cls(Heads.build(every), tries, matchers)
 
     def scan(self, text: str) -> Iterator[Hit]:
         """Every hit of every list, by start position.
